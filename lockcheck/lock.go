@@ -59,6 +59,9 @@ type Location struct {
 	Bucket string
 	Key    string
 	ETag   string
+	// Raw is the lock body as read here: the DynamoDB Info attribute or the
+	// .tflock object's content. A safe removal is conditioned on it.
+	Raw string
 }
 
 // ID is the Terraform lock ID users pass to `terraform force-unlock`.
@@ -86,6 +89,7 @@ func (l Lock) HasSource(s Source) bool {
 // ParseLock builds a Lock from its stored path and Info text. It never
 // fails: problems are recorded in ParseProblem so the lock is still reported.
 func ParseLock(lockPath, raw string, loc Location) Lock {
+	loc.Raw = raw
 	l := Lock{LockPath: lockPath, Raw: raw, Sources: []Location{loc}}
 	var problems []string
 	if err := json.Unmarshal([]byte(raw), &l.Info); err != nil {

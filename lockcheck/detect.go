@@ -1,0 +1,106 @@
+package lockcheck
+
+import (
+	"context"
+	"sort"
+	"strings"
+)
+
+// Detection is the outcome of reading and classifying every lock.
+type Detection struct {
+	Verdicts []Verdict
+	// Records is how many run records were read.
+	Records int
+	// Skipped counts items passed over, by kind, over all stores.
+	Skipped map[string]int
+}
+
+// Stale returns the stale verdicts.
+func (d *Detection) Stale() []Verdict { return d.with(StatusStale) }
+
+// Active returns the active verdicts.
+func (d *Detection) Active() []Verdict { return d.with(StatusActive) }
+
+func (d *Detection) with(s Status) []Verdict {
+	var out []Verdict
+	for _, v := range d.Verdicts {
+		if v.Status == s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// APIProblems lists, once each, why GitHub could not be asked.
+func (d *Detection) APIProblems() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range d.Verdicts {
+		if v.APIProblem != "" && !seen[v.APIProblem] {
+			seen[v.APIProblem] = true
+			out = append(out, v.APIProblem)
+		}
+	}
+	return out
+}
+
+// Detector reads locks from its stores and classifies them.
+type Detector struct {
+	Stores     []Store
+	Classifier *Classifier
+	// LockPathPrefix keeps only locks whose LockID starts with it.
+	LockPathPrefix string
+}
+
+// Detect reads every store and classifies every lock in it.
+func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
+	locks, records, skipped, err := readStores(ctx, d.Stores, d.LockPathPrefix)
+	if err != nil {
+		return nil, err
+	}
+	det := &Detection{Records: len(records), Skipped: skipped}
+	for _, l := range locks {
+		det.Verdicts = append(det.Verdicts, d.Classifier.Classify(ctx, l, records))
+	}
+	sort.SliceStable(det.Verdicts, func(i, j int) bool {
+		a, b := det.Verdicts[i], det.Verdicts[j]
+		if a.Status != b.Status {
+			return a.Status == StatusActive
+		}
+		return a.Lock.LockPath < b.Lock.LockPath
+	})
+	return det, nil
+}
+
+// readStores snapshots every store, merges a lock held in several stores
+// (same path and same ID) into one lock with several sources, and applies
+// the path prefix.
+func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []RunRecord, map[string]int, error) {
+	var locks []Lock
+	var records []RunRecord
+	skipped := map[string]int{}
+	index := map[string]int{} // path + "\x00" + ID -> position in locks
+	for _, st := range stores {
+		snap, err := st.Snapshot(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		records = append(records, snap.Records...)
+		for k, n := range snap.Skipped {
+			skipped[k] += n
+		}
+		for _, l := range snap.Locks {
+			if !strings.HasPrefix(l.LockPath, prefix) {
+				continue
+			}
+			key := l.LockPath + "\x00" + l.ID()
+			if i, ok := index[key]; ok && l.ID() != "" {
+				locks[i].Sources = append(locks[i].Sources, l.Sources...)
+				continue
+			}
+			index[key] = len(locks)
+			locks = append(locks, l)
+		}
+	}
+	return locks, records, skipped, nil
+}

@@ -1,0 +1,172 @@
+package lockcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDBAPI lists the DynamoDB calls lock handling makes, with the SDK's
+// exact signatures.
+type DynamoDBAPI interface {
+	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	DeleteItem(ctx context.Context, params *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	DescribeTable(ctx context.Context, params *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+// ErrLockChanged means a conditional removal was refused: the lock is no
+// longer the one that was read (replaced, re-taken or already gone).
+var ErrLockChanged = errors.New("the lock changed since it was read")
+
+// DynamoDBStore reads and removes locks in a Terraform lock table.
+type DynamoDBStore struct {
+	API   DynamoDBAPI
+	Table string
+	// PageLimit caps items per scan page (0: DynamoDB's 1 MB pages).
+	PageLimit int32
+}
+
+var _ Store = (*DynamoDBStore)(nil)
+
+// Name implements Store.
+func (s *DynamoDBStore) Name() string { return fmt.Sprintf("DynamoDB table %q", s.Table) }
+
+// Holds implements Store.
+func (s *DynamoDBStore) Holds(loc Location) bool {
+	return loc.Source == SourceDynamoDB && loc.Table == s.Table
+}
+
+// Check implements Store: the table exists and the credentials can describe it.
+func (s *DynamoDBStore) Check(ctx context.Context) error {
+	out, err := s.API.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Table)})
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return fmt.Errorf("lock table %q does not exist in this account and region: check lock-table and aws-region: %w", s.Table, err)
+		}
+		return fmt.Errorf("describe lock table %q (needs dynamodb:DescribeTable): %w", s.Table, err)
+	}
+	if !hasLockIDKey(out.Table) {
+		return fmt.Errorf("table %q is not a Terraform lock table: its hash key is not the string attribute LockID", s.Table)
+	}
+	return nil
+}
+
+func hasLockIDKey(t *types.TableDescription) bool {
+	if t == nil {
+		return false
+	}
+	for _, k := range t.KeySchema {
+		if k.KeyType == types.KeyTypeHash && aws.ToString(k.AttributeName) == attrLockID {
+			return true
+		}
+	}
+	return false
+}
+
+// Snapshot implements Store with a paginated, strongly consistent scan.
+func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	in := &dynamodb.ScanInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true)}
+	if s.PageLimit > 0 {
+		in.Limit = aws.Int32(s.PageLimit)
+	}
+	p := dynamodb.NewScanPaginator(s.API, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return snap, fmt.Errorf("scan lock table %q (needs dynamodb:Scan): %w", s.Table, err)
+		}
+		for _, item := range page.Items {
+			s.classifyItem(&snap, item)
+		}
+	}
+	return snap, nil
+}
+
+// classifyItem sorts one table item into a lock, a run record or a skip.
+func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.AttributeValue) {
+	key := stringAttr(item, attrLockID)
+	switch {
+	case IsRunRecordKey(key):
+		if r, err := ParseRunRecord(item); err == nil {
+			snap.Records = append(snap.Records, r)
+		} else {
+			snap.skip("unreadable run record")
+		}
+	case item[attrInfo] != nil:
+		snap.Locks = append(snap.Locks, s.lockFromItem(key, item))
+	case item[attrDigest] != nil || strings.HasSuffix(key, "-md5"):
+		snap.skip("digest")
+	default:
+		snap.skip("other")
+	}
+}
+
+func (s *DynamoDBStore) lockFromItem(key string, item map[string]types.AttributeValue) Lock {
+	loc := Location{Source: SourceDynamoDB, Table: s.Table}
+	raw, ok := item[attrInfo].(*types.AttributeValueMemberS)
+	if !ok {
+		l := ParseLock(key, "", loc)
+		l.ParseProblem = fmt.Sprintf("Info attribute is %T, not a string", item[attrInfo])
+		return l
+	}
+	return ParseLock(key, raw.Value, loc)
+}
+
+// Current implements Store with a consistent GetItem.
+func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Location) (string, Location, bool, error) {
+	out, err := s.API.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            lockKey(lockPath),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", loc, false, fmt.Errorf("read lock %q from table %q (needs dynamodb:GetItem): %w", lockPath, s.Table, err)
+	}
+	if out.Item == nil {
+		return "", loc, false, nil
+	}
+	info, ok := out.Item[attrInfo].(*types.AttributeValueMemberS)
+	if !ok {
+		// Present, but no longer (or never) a string Info: not the lock we read.
+		return "", loc, true, nil
+	}
+	return info.Value, loc, true, nil
+}
+
+// RemoveIfUnchanged implements Store: DeleteItem conditioned on the exact
+// Info text that was read, so a lock replaced or re-taken since survives.
+func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw string, _ Location) error {
+	_, err := s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 lockKey(lockPath),
+		ConditionExpression: aws.String("#info = :info"),
+		ExpressionAttributeNames: map[string]string{
+			"#info": attrInfo,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":info": &types.AttributeValueMemberS{Value: raw},
+		},
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return fmt.Errorf("delete lock %q from table %q: %w", lockPath, s.Table, ErrLockChanged)
+		}
+		return fmt.Errorf("delete lock %q from table %q (needs dynamodb:DeleteItem): %w", lockPath, s.Table, err)
+	}
+	return nil
+}
+
+func lockKey(lockPath string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrLockID: &types.AttributeValueMemberS{Value: lockPath}}
+}

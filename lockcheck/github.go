@@ -1,0 +1,197 @@
+package lockcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// RunState is what GitHub says about one workflow run.
+type RunState struct {
+	Repository string
+	ID         int64
+	// Attempt is the run's latest attempt (run_attempt).
+	Attempt    int
+	Status     string // queued, in_progress, completed, waiting, requested, pending, action_required
+	Conclusion string // only when completed
+	URL        string
+	Workflow   string
+}
+
+// Live reports whether the run is still running or may still run: every
+// status but "completed" (including "waiting" for an environment approval).
+func (r RunState) Live() bool { return r.Status != "completed" }
+
+// RunnerJob is a job of a live run that a runner has picked up.
+type RunnerJob struct {
+	RunnerName string
+	Job        string
+	Run        RunState
+}
+
+// Runs answers questions about workflow runs. GitHubRuns is the real one.
+type Runs interface {
+	// Run returns the state of one run. Answers are cached per run: however
+	// many locks point at a run, it is asked for once.
+	Run(ctx context.Context, repository string, id int64) (RunState, error)
+	// LiveRunnerJobs lists the jobs of the repository's in-progress runs
+	// with the runner each runs on.
+	LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error)
+}
+
+// GitHubRuns asks the GitHub REST API (github.com or Enterprise Server).
+type GitHubRuns struct {
+	client *github.Client
+	// MaxLiveRuns bounds how many in-progress runs LiveRunnerJobs inspects.
+	MaxLiveRuns int
+
+	mu      sync.Mutex
+	runs    map[string]runAnswer
+	runners map[string]runnersAnswer
+}
+
+type runAnswer struct {
+	state RunState
+	err   error
+}
+
+type runnersAnswer struct {
+	jobs []RunnerJob
+	err  error
+}
+
+var _ Runs = (*GitHubRuns)(nil)
+
+// NewGitHubRuns builds a client for apiURL (GITHUB_API_URL, e.g.
+// https://api.github.com or https://ghes.example.com/api/v3) that retries
+// per policy. base may be nil for http.DefaultTransport.
+func NewGitHubRuns(apiURL, token string, base http.RoundTripper, policy RetryPolicy) (*GitHubRuns, error) {
+	u, err := url.Parse(strings.TrimRight(apiURL, "/") + "/")
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("github-api-url %q is not an absolute URL: use the runner's GITHUB_API_URL, e.g. https://api.github.com", apiURL)
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc := &http.Client{Transport: &retryTransport{base: base, policy: policy}}
+	c := github.NewClient(hc)
+	if token != "" {
+		c = c.WithAuthToken(token)
+	}
+	c.BaseURL = u
+	return &GitHubRuns{client: c, MaxLiveRuns: 50, runs: map[string]runAnswer{}, runners: map[string]runnersAnswer{}}, nil
+}
+
+// ErrRunNotFound means GitHub answered 404 for the run: it was deleted, or
+// the token cannot see it. Neither proves the run has ended.
+var ErrRunNotFound = errors.New("workflow run not found (deleted, or not visible to this token)")
+
+// Run implements Runs.
+func (g *GitHubRuns) Run(ctx context.Context, repository string, id int64) (RunState, error) {
+	key := fmt.Sprintf("%s#%d", repository, id)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if a, ok := g.runs[key]; ok {
+		return a.state, a.err
+	}
+	state, err := g.fetchRun(ctx, repository, id)
+	g.runs[key] = runAnswer{state, err}
+	return state, err
+}
+
+func (g *GitHubRuns) fetchRun(ctx context.Context, repository string, id int64) (RunState, error) {
+	owner, repo, err := splitRepository(repository)
+	if err != nil {
+		return RunState{}, err
+	}
+	run, resp, err := g.client.Actions.GetWorkflowRunByID(ctx, owner, repo, id)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, ErrRunNotFound)
+		}
+		return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, err)
+	}
+	return stateOf(repository, run), nil
+}
+
+func stateOf(repository string, run *github.WorkflowRun) RunState {
+	return RunState{
+		Repository: repository,
+		ID:         run.GetID(),
+		Attempt:    run.GetRunAttempt(),
+		Status:     run.GetStatus(),
+		Conclusion: run.GetConclusion(),
+		URL:        run.GetHTMLURL(),
+		Workflow:   run.GetName(),
+	}
+}
+
+// LiveRunnerJobs implements Runs: in-progress runs, then their latest jobs.
+func (g *GitHubRuns) LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if a, ok := g.runners[repository]; ok {
+		return a.jobs, a.err
+	}
+	jobs, err := g.fetchRunnerJobs(ctx, repository)
+	g.runners[repository] = runnersAnswer{jobs, err}
+	return jobs, err
+}
+
+func (g *GitHubRuns) fetchRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error) {
+	owner, repo, err := splitRepository(repository)
+	if err != nil {
+		return nil, err
+	}
+	var live []*github.WorkflowRun
+	opts := &github.ListWorkflowRunsOptions{Status: "in_progress", ListOptions: github.ListOptions{PerPage: 100}}
+	for len(live) < g.MaxLiveRuns {
+		page, resp, err := g.client.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list in-progress runs of %s: %w", repository, err)
+		}
+		live = append(live, page.WorkflowRuns...)
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if len(live) > g.MaxLiveRuns {
+		live = live[:g.MaxLiveRuns]
+	}
+	var out []RunnerJob
+	for _, run := range live {
+		jopts := &github.ListWorkflowJobsOptions{Filter: "latest", ListOptions: github.ListOptions{PerPage: 100}}
+		for {
+			jobs, resp, err := g.client.Actions.ListWorkflowJobs(ctx, owner, repo, run.GetID(), jopts)
+			if err != nil {
+				return nil, fmt.Errorf("list jobs of run %d of %s: %w", run.GetID(), repository, err)
+			}
+			for _, j := range jobs.Jobs {
+				if j.GetRunnerName() == "" || j.GetStatus() == "completed" {
+					continue
+				}
+				out = append(out, RunnerJob{RunnerName: j.GetRunnerName(), Job: j.GetName(), Run: stateOf(repository, run)})
+			}
+			if resp.NextPage == 0 {
+				break
+			}
+			jopts.Page = resp.NextPage
+		}
+	}
+	return out, nil
+}
+
+func splitRepository(repository string) (string, string, error) {
+	owner, repo, ok := strings.Cut(repository, "/")
+	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+		return "", "", fmt.Errorf("repository %q is not owner/name", repository)
+	}
+	return owner, repo, nil
+}
