@@ -1,0 +1,323 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/text2agent/tfstate-guard/lockcheck"
+)
+
+// Config is every setting of one invocation, parsed and validated once.
+type Config struct {
+	Mode      Mode
+	InActions bool // running as a GitHub Action step (INPUT_* were read)
+	JSON      bool // --json: print the result as JSON (command line)
+
+	AWSRegion  string
+	AWSProfile string
+	// PathStyleS3 is set when a custom endpoint (a local S3 server) is used.
+	PathStyleS3 bool
+
+	LockTable    string
+	LockIDPrefix string
+	LockSource   string // dynamodb, s3 or both (auto resolved)
+	StateBucket  string
+	StatePrefix  string
+
+	StaleAfter   time.Duration
+	ActiveWithin time.Duration
+	FailOnActive bool
+
+	GitHubToken  string
+	GitHubAPIURL string
+	Repository   string
+	Current      lockcheck.RunRef
+
+	Approved []lockcheck.Approved
+
+	Runner RunnerFiles
+}
+
+// RunnerFiles are the runner's file commands and job identity.
+type RunnerFiles struct {
+	Output, Env, Summary string
+	Job, Workflow, Name  string
+}
+
+// settings is the raw value of every input, whichever door it came through.
+type settings map[string]string
+
+// loadConfig reads the invocation. As an action (GITHUB_ACTIONS=true, INPUT_MODE
+// set, no arguments) the inputs come from INPUT_<NAME>; otherwise args are
+// "<mode> [--flag value]...". Every problem is reported at once.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	var s settings
+	cfg := &Config{}
+	if len(args) == 0 && getenv("GITHUB_ACTIONS") == "true" && getenv("INPUT_MODE") != "" {
+		cfg.InActions = true
+		s = actionSettings(getenv)
+	} else {
+		var err error
+		if s, cfg.JSON, err = flagSettings(args, getenv, stderr); err != nil {
+			return nil, err
+		}
+	}
+	if getenv("GITHUB_ACTIONS") == "true" {
+		cfg.Runner = RunnerFiles{
+			Output: getenv("GITHUB_OUTPUT"), Env: getenv("GITHUB_ENV"), Summary: getenv("GITHUB_STEP_SUMMARY"),
+			Job: getenv("GITHUB_JOB"), Workflow: getenv("GITHUB_WORKFLOW"), Name: getenv("RUNNER_NAME"),
+		}
+	}
+	return cfg, cfg.fill(s, getenv)
+}
+
+// inputEnvName is the variable the runner sets for an input: INPUT_ + the
+// name upper-cased with spaces (only) turned into underscores.
+func inputEnvName(name string) string {
+	return "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+}
+
+func actionSettings(getenv func(string) string) settings {
+	s := settings{}
+	for _, in := range inputs {
+		v := strings.TrimSpace(getenv(inputEnvName(in.Name)))
+		if v == "" {
+			v = in.Default
+		}
+		s[in.Name] = v
+	}
+	return s
+}
+
+// errUsage marks a command line that could not be parsed (help was printed).
+var errUsage = errors.New("usage")
+
+func flagSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, bool, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "usage: tfstate-guard <%s> [flags]\n", joinModes())
+		return nil, false, fmt.Errorf("%w: no mode given: use one of %s", errUsage, joinModes())
+	}
+	mode := Mode(args[0])
+	fs := flag.NewFlagSet("tfstate-guard "+string(mode), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	for _, in := range inputs {
+		if in.Name == "mode" || (validMode(mode) && !in.usedBy(mode)) {
+			continue
+		}
+		def := in.Default
+		if in.Name == "github-token" {
+			def = ""
+		}
+		vals[in.Name] = fs.String(in.Name, def, in.Help)
+	}
+	if p, ok := vals["aws-profile"]; ok {
+		fs.StringVar(p, "profile", "", "alias of --aws-profile")
+	}
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, false, fmt.Errorf("%w: unexpected argument %q: settings are flags, e.g. --lock-table NAME", errUsage, fs.Arg(0))
+	}
+	s := settings{"mode": string(mode)}
+	for name, p := range vals {
+		s[name] = strings.TrimSpace(*p)
+	}
+	if s["github-token"] == "" {
+		s["github-token"] = getenv("GITHUB_TOKEN")
+	}
+	return s, *asJSON, nil
+}
+
+func (in input) usedBy(m Mode) bool {
+	for _, x := range in.Modes {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func validMode(m Mode) bool {
+	for _, x := range allModes {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func joinModes() string {
+	names := make([]string, len(allModes))
+	for i, m := range allModes {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
+}
+
+// fill parses and validates s into cfg, joining every problem.
+func (cfg *Config) fill(s settings, getenv func(string) string) error {
+	var errs []error
+	bad := func(name, value, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("input %s: %q %s", name, value, fmt.Sprintf(format, args...)))
+	}
+	cfg.Mode = Mode(s["mode"])
+	if !validMode(cfg.Mode) {
+		bad("mode", s["mode"], "is not a mode: use one of %s", joinModes())
+		return errors.Join(errs...)
+	}
+	m := cfg.Mode
+	cfg.AWSRegion, cfg.AWSProfile = s["aws-region"], s["aws-profile"]
+	cfg.PathStyleS3 = getenv("AWS_ENDPOINT_URL") != "" || getenv("AWS_ENDPOINT_URL_S3") != ""
+	if m != ModeBuildLayer && cfg.AWSRegion == "" {
+		bad("aws-region", "", "is empty: set an AWS region such as %s", defaultRegion)
+	}
+	cfg.LockTable, cfg.LockIDPrefix = s["lock-table"], s["lock-id-prefix"]
+	cfg.StateBucket, cfg.StatePrefix = s["state-bucket"], s["state-prefix"]
+
+	if m == ModeDetect || m == ModeUnlock {
+		cfg.fillLocks(s, getenv, bad)
+	}
+	if m == ModeUnlock {
+		cfg.fillApproved(s, bad)
+	}
+	return errors.Join(errs...)
+}
+
+type badFunc func(name, value, format string, args ...any)
+
+func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc) {
+	switch src := s["lock-source"]; src {
+	case "auto", "":
+		cfg.LockSource = "dynamodb"
+		if cfg.StateBucket != "" {
+			cfg.LockSource = "both"
+		}
+	case "dynamodb", "s3", "both":
+		cfg.LockSource = src
+	default:
+		bad("lock-source", src, "is not a lock source: use dynamodb, s3, both or auto")
+	}
+	if (cfg.LockSource == "dynamodb" || cfg.LockSource == "both") && cfg.LockTable == "" {
+		bad("lock-table", "", "is empty but lock-source %q reads the DynamoDB table: set lock-table, or lock-source: s3", cfg.LockSource)
+	}
+	if (cfg.LockSource == "s3" || cfg.LockSource == "both") && cfg.StateBucket == "" {
+		bad("state-bucket", "", "is empty but lock-source %q reads .tflock objects: set state-bucket, or lock-source: dynamodb", cfg.LockSource)
+	}
+	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
+	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
+	if cfg.StaleAfter > 0 && cfg.ActiveWithin > 0 && cfg.ActiveWithin > cfg.StaleAfter {
+		bad("active-within", s["active-within"], "is longer than stale-after (%s): active-within must not exceed stale-after", s["stale-after"])
+	}
+	cfg.FailOnActive = true
+	if v, ok := s["fail-on-active"]; ok {
+		b, err := parseBool(v)
+		if err != nil {
+			bad("fail-on-active", v, "is not a boolean: use true or false")
+		}
+		cfg.FailOnActive = b
+	}
+
+	cfg.GitHubToken = s["github-token"]
+	cfg.GitHubAPIURL = firstNonEmpty(s["github-api-url"], getenv("GITHUB_API_URL"), "https://api.github.com")
+	if u, err := url.Parse(cfg.GitHubAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("github-api-url", cfg.GitHubAPIURL, "is not an http(s) URL: use the runner's GITHUB_API_URL, e.g. https://api.github.com")
+	}
+	cfg.Repository = firstNonEmpty(s["github-repository"], getenv("GITHUB_REPOSITORY"))
+	if r := cfg.Repository; r != "" {
+		if owner, name, ok := strings.Cut(r, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+			bad("github-repository", r, "is not owner/name, e.g. octo-org/infra")
+		}
+	}
+	if id := getenv("GITHUB_RUN_ID"); id != "" {
+		runID, err := strconv.ParseInt(id, 10, 64)
+		attempt, aerr := strconv.Atoi(firstNonEmpty(getenv("GITHUB_RUN_ATTEMPT"), "1"))
+		if err != nil || aerr != nil {
+			errs := fmt.Sprintf("GITHUB_RUN_ID %q / GITHUB_RUN_ATTEMPT %q", id, getenv("GITHUB_RUN_ATTEMPT"))
+			bad("environment", errs, "are not numbers: they are set by the runner; do not override them")
+		}
+		cfg.Current = lockcheck.RunRef{Repository: getenv("GITHUB_REPOSITORY"), ID: runID, Attempt: attempt}
+	}
+}
+
+func (cfg *Config) fillApproved(s settings, bad badFunc) {
+	ids := lockcheck.ParseLockIDs(s["lock-ids"])
+	if len(ids) == 0 {
+		bad("lock-ids", s["lock-ids"], "names no lock: pass the approved IDs, e.g. lock-ids: ${{ needs.stale-lock-check.outputs.LOCK_IDS }}")
+		return
+	}
+	paths := map[string]string{}
+	if raw := s["lock-details"]; raw != "" {
+		var details []struct {
+			LockID   string `json:"lock_id"`
+			LockPath string `json:"lock_path"`
+		}
+		if err := json.Unmarshal([]byte(raw), &details); err != nil {
+			bad("lock-details", abbreviate(raw), "is not detect's LOCK_DETAILS JSON array (%v): pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }} or leave it empty", err)
+			return
+		}
+		for _, d := range details {
+			paths[d.LockID] = d.LockPath
+		}
+		var missing []string
+		for _, id := range ids {
+			if _, ok := paths[id]; !ok {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			sort.Strings(missing)
+			bad("lock-ids", strings.Join(missing, ","), "are not in lock-details: pass LOCK_IDS and LOCK_DETAILS from the same detect step")
+		}
+	}
+	for _, id := range ids {
+		cfg.Approved = append(cfg.Approved, lockcheck.Approved{ID: id, Path: paths[id]})
+	}
+}
+
+func parseDuration(s settings, name string, bad badFunc) time.Duration {
+	v := s[name]
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		bad(name, v, "is not a positive duration: write it like 30m, 2h or 90s")
+		return 0
+	}
+	return d
+}
+
+// parseBool accepts the YAML 1.2 core booleans, as the Actions toolkit does.
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "true", "True", "TRUE":
+		return true, nil
+	case "false", "False", "FALSE":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean")
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func abbreviate(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/text2agent/tfstate-guard/lockcheck"
+)
+
+// LockDetail is one element of the LOCK_DETAILS output and of --json.
+type LockDetail struct {
+	LockID       string   `json:"lock_id"`
+	LockPath     string   `json:"lock_path"`
+	Sources      []string `json:"sources"`
+	Who          string   `json:"who"`
+	Operation    string   `json:"operation"`
+	Version      string   `json:"version"`
+	Created      string   `json:"created"`
+	AgeSeconds   *int64   `json:"age_seconds"`
+	Status       string   `json:"status"`
+	Rule         string   `json:"rule"`
+	Reason       string   `json:"reason"`
+	OwnerRunID   int64    `json:"owner_run_id,omitempty"`
+	OwnerRunURL  string   `json:"owner_run_url,omitempty"`
+	Approvable   bool     `json:"approvable"`
+	ParseProblem string   `json:"parse_problem,omitempty"`
+}
+
+// approvableID is what a Terraform lock ID looks like (a UUID) with room
+// for other tools; anything else (commas, spaces, control characters) can
+// not travel safely in the comma-separated LOCK_IDS list.
+var approvableID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// Approvable reports whether a stale lock's ID can be put up for approval.
+func Approvable(v lockcheck.Verdict) bool {
+	return v.Status == lockcheck.StatusStale && approvableID.MatchString(v.Lock.ID())
+}
+
+// Details converts verdicts to LOCK_DETAILS elements.
+func Details(vs []lockcheck.Verdict) []LockDetail {
+	out := make([]LockDetail, 0, len(vs))
+	for _, v := range vs {
+		d := LockDetail{
+			LockID:       v.Lock.ID(),
+			LockPath:     v.Lock.LockPath,
+			Who:          v.Lock.Info.Who,
+			Operation:    v.Lock.Info.Operation,
+			Version:      v.Lock.Info.Version,
+			Created:      v.Lock.Info.Created,
+			Status:       string(v.Status),
+			Rule:         string(v.Rule),
+			Reason:       v.Reason,
+			Approvable:   Approvable(v),
+			ParseProblem: v.Lock.ParseProblem,
+		}
+		for _, s := range v.Lock.Sources {
+			d.Sources = append(d.Sources, string(s.Source))
+		}
+		if v.AgeKnown {
+			secs := int64(v.Age / time.Second)
+			d.AgeSeconds = &secs
+		}
+		if v.Owner != nil {
+			d.OwnerRunID, d.OwnerRunURL = v.Owner.ID, v.Owner.URL
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// DetectOutputs are the step outputs (and exported variables) of detect.
+func DetectOutputs(det *lockcheck.Detection) ([]Pair, error) {
+	stale, active := det.Stale(), det.Active()
+	var ids []string
+	for _, v := range stale {
+		if Approvable(v) {
+			ids = append(ids, v.Lock.ID())
+		}
+	}
+	details, err := marshalJSON(Details(det.Verdicts))
+	if err != nil {
+		return nil, err
+	}
+	return []Pair{
+		{"STALE_LOCKS_FOUND", strconv.FormatBool(len(stale) > 0)},
+		{"ACTIVE_LOCKS_FOUND", strconv.FormatBool(len(active) > 0)},
+		{"LOCK_COUNT", strconv.Itoa(len(det.Verdicts))},
+		{"LOCK_IDS", strings.Join(ids, ",")},
+		{"LOCK_DETAILS", details},
+	}, nil
+}
+
+// marshalJSON renders compact JSON on one line; HTML characters are escaped
+// so the value is safe to echo into logs and pages.
+func marshalJSON(v any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(true)
+	if err := enc.Encode(v); err != nil {
+		return "", fmt.Errorf("encode lock details: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// Headline is the one-line verdict of a detection.
+func Headline(det *lockcheck.Detection) string {
+	switch stale, active := len(det.Stale()), len(det.Active()); {
+	case active > 0:
+		return fmt.Sprintf("Active locks: blocked (%d active, %d stale)", active, stale)
+	case stale > 0:
+		return fmt.Sprintf("Stale locks: approval required (%d stale)", stale)
+	default:
+		return "No locks"
+	}
+}
+
+// maxSummaryRows bounds the table so the summary stays far below the
+// runner's 1 MiB step-summary limit; LOCK_DETAILS has every lock.
+const maxSummaryRows = 200
+
+// DetectSummary renders the step summary of a detection. where names the
+// stores read (already escaped by the caller with Code or Cell).
+func DetectSummary(det *lockcheck.Detection, where string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Terraform state locks: %s\n\n", Headline(det))
+	fmt.Fprintf(&b, "Read %s: %d lock(s), %d run record(s)", where, len(det.Verdicts), det.Records)
+	if n := skippedTotal(det.Skipped); n > 0 {
+		fmt.Fprintf(&b, ", %d other item(s) skipped (%s)", n, skippedList(det.Skipped))
+	}
+	b.WriteString(".\n\n")
+	for _, p := range det.APIProblems() {
+		fmt.Fprintf(&b, "> [!WARNING]\n> GitHub could not be asked, so the age rules decided: %s\n\n", Cell(p))
+	}
+	if len(det.Verdicts) == 0 {
+		b.WriteString("Nothing holds a lock. Terraform can proceed.\n")
+		return b.String()
+	}
+	b.WriteString("| Status | Lock ID | State | Age | Who | Operation | Owner run | Reason |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for i, v := range det.Verdicts {
+		if i == maxSummaryRows {
+			fmt.Fprintf(&b, "\n…and %d more lock(s): see the LOCK_DETAILS output.\n", len(det.Verdicts)-i)
+			break
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			statusBadge(v.Status), Cell(v.Lock.ID()), Cell(v.Lock.LockPath), age(v), Cell(v.Lock.Info.Who),
+			Cell(v.Lock.Info.Operation), ownerLink(v), Cell(v.Reason))
+	}
+	if stale := det.Stale(); len(stale) > 0 {
+		b.WriteString("\n")
+		for _, v := range stale {
+			if !Approvable(v) {
+				fmt.Fprintf(&b, "- Stale lock on %s has no lock ID that can be approved (%s); check it and remove it by hand.\n",
+					Cell(v.Lock.LockPath), Cell(v.Lock.ID()))
+			}
+		}
+	}
+	return b.String()
+}
+
+func statusBadge(s lockcheck.Status) string {
+	if s == lockcheck.StatusActive {
+		return "🔒 ACTIVE"
+	}
+	return "⚠️ STALE"
+}
+
+func age(v lockcheck.Verdict) string {
+	if !v.AgeKnown {
+		return "unknown"
+	}
+	return v.Age.Round(time.Second).String()
+}
+
+func ownerLink(v lockcheck.Verdict) string {
+	if v.Owner == nil {
+		return "—"
+	}
+	label := fmt.Sprintf("run %d (%s)", v.Owner.ID, v.Owner.Status)
+	if u := v.Owner.URL; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return fmt.Sprintf("[%s](%s)", Cell(label), strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "|", "%7C", "<", "%3C", ">", "%3E").Replace(u))
+	}
+	return Cell(label)
+}
+
+func skippedTotal(m map[string]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
+func skippedList(m map[string]int) string {
+	var parts []string
+	for _, k := range []string{"digest", "unreadable run record", "other"} {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

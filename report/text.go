@@ -1,0 +1,65 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/sethvargo/go-githubactions"
+	"github.com/text2agent/tfstate-guard/lockcheck"
+)
+
+// Terminal makes text safe to print on a terminal: control characters
+// (escape sequences a hostile lock could carry) are shown as \xNN.
+func Terminal(s string) string {
+	if s == "" {
+		return "-"
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			fmt.Fprintf(&b, `\x%02x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// DetectTable prints a detection as an aligned table for a person at a terminal.
+func DetectTable(w io.Writer, det *lockcheck.Detection) error {
+	fmt.Fprintf(w, "%s\n\n", Headline(det))
+	for _, p := range det.APIProblems() {
+		fmt.Fprintf(w, "warning: GitHub could not be asked, so the age rules decided: %s\n\n", Terminal(p))
+	}
+	if len(det.Verdicts) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tLOCK ID\tSTATE\tAGE\tWHO\tOPERATION\tREASON")
+	for _, v := range det.Verdicts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, Terminal(v.Lock.ID()), Terminal(v.Lock.LockPath),
+			age(v), Terminal(v.Lock.Info.Who), Terminal(v.Lock.Info.Operation), Terminal(v.Reason))
+	}
+	return tw.Flush()
+}
+
+// Annotate emits an error annotation per active lock and a warning per
+// stale one. The toolkit escapes the message so lock content cannot start
+// a workflow command of its own.
+func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
+	for _, v := range det.Verdicts {
+		fields := map[string]string{"title": fmt.Sprintf("%s Terraform lock", strings.ToLower(string(v.Status)))}
+		msg := fmt.Sprintf("%s lock %s on %s (who %s): %s", v.Status, v.Lock.ID(), v.Lock.LockPath, v.Lock.Info.Who, v.Reason)
+		if v.Status == lockcheck.StatusActive {
+			a.WithFieldsMap(fields).Errorf("%s", msg)
+		} else {
+			a.WithFieldsMap(fields).Warningf("%s", msg)
+		}
+	}
+	for _, p := range det.APIProblems() {
+		a.Warningf("GitHub could not be asked, so the age rules decided: %s", p)
+	}
+}
