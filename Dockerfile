@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+#
+# tfstate-guard as a GitHub Docker container action.
+#
+# Build stage: a static, reproducible binary (no cgo, no paths of the build
+# machine, no symbol tables). Final stage: distroless "static", which is
+# only CA certificates, tzdata and /etc/passwd: nothing to shell into and no
+# package manager, and the binary needs nothing else (it talks TLS to AWS
+# and the GitHub API, and downloads wheels for build-layer in Go).
+#
+# See docs/container.md for how the image is built, published and pinned.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+# Never reach for another toolchain: the image's Go is the one we build with.
+ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# Modules first, so that a source change does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download && go mod verify
+COPY . .
+RUN go build -trimpath -ldflags "-s -w" -o /out/tfstate-guard .
+
+# The default user of distroless/static is root (uid 0), on purpose: a Docker
+# action runs with the workspace and /github/file_commands owned by the
+# runner's user and bind-mounted in, and GitHub documents that Docker actions
+# must run as root to write GITHUB_OUTPUT, GITHUB_ENV and the step summary.
+# Do NOT add a USER line (and do not switch to the :nonroot tag).
+FROM gcr.io/distroless/static-debian12
+COPY --from=build /out/tfstate-guard /tfstate-guard
+ENTRYPOINT ["/tfstate-guard"]
