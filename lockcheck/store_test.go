@@ -1,0 +1,371 @@
+package lockcheck
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/motoserver"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	motoserver.StopShared()
+	os.Exit(code)
+}
+
+var nameSeq atomic.Int64
+
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, nameSeq.Add(1))
+}
+
+func newTable(t *testing.T) (*dynamodb.Client, string) {
+	t.Helper()
+	ddb := motoserver.Shared(t).DynamoDB("eu-west-2")
+	name := uniqueName("locks")
+	_, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
+	})
+	require.NoError(t, err)
+	return ddb, name
+}
+
+func putItem(t *testing.T, ddb *dynamodb.Client, table string, attrs map[string]string) {
+	t.Helper()
+	item := map[string]types.AttributeValue{}
+	for k, v := range attrs {
+		item[k] = &types.AttributeValueMemberS{Value: v}
+	}
+	_, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item})
+	require.NoError(t, err)
+}
+
+func infoJSON(id, path, who string, created time.Time) string {
+	return fmt.Sprintf(`{"ID":%q,"Operation":"OperationTypeApply","Info":"","Who":%q,"Version":"1.11.4","Created":%q,"Path":%q}`,
+		id, who, created.UTC().Format(time.RFC3339Nano), path)
+}
+
+func getInfo(t *testing.T, ddb *dynamodb.Client, table, key string) (string, bool) {
+	t.Helper()
+	out, err := ddb.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"LockID": &types.AttributeValueMemberS{Value: key}}})
+	require.NoError(t, err)
+	if out.Item == nil {
+		return "", false
+	}
+	if v, ok := out.Item["Info"].(*types.AttributeValueMemberS); ok {
+		return v.Value, true
+	}
+	return "", true
+}
+
+func TestDynamoDBSnapshotPaginatesAndSorts(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	created := time.Now().Add(-time.Hour)
+	const states = 150
+	for i := 0; i < states; i++ {
+		path := fmt.Sprintf("bucket/team-%03d/terraform.tfstate", i)
+		putItem(t, ddb, table, map[string]string{"LockID": path, "Info": infoJSON(fmt.Sprintf("id-%03d", i), path, "runner@fv-az1", created)})
+		putItem(t, ddb, table, map[string]string{"LockID": path + "-md5", "Digest": "8d9d81f1f4b21555697fa6bcd695d7da"})
+	}
+	putItem(t, ddb, table, map[string]string{"LockID": "test-lock", "Info": `{"ID":"test123","Who":"manual-test"}`})
+	putItem(t, ddb, table, map[string]string{"LockID": "bucket/garbage", "Info": "not json at all"})
+	putItem(t, ddb, table, map[string]string{"LockID": "something-else", "Owner": "another tool"})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: "bucket/team-000/terraform.tfstate", Repository: "octo/infra", RunID: 5, RunAttempt: 1, Job: "plan", Written: created.Add(-time.Minute)}))
+	putItem(t, ddb, table, map[string]string{"LockID": RunRecordPrefix + "broken"})
+
+	st := &DynamoDBStore{API: ddb, Table: table, PageLimit: 40}
+	require.NoError(t, st.Check(ctx))
+	snap, err := st.Snapshot(ctx)
+	require.NoError(t, err)
+	assert.Len(t, snap.Locks, states+2, "every lock across %d-item pages, malformed ones included", 40)
+	assert.Equal(t, map[string]int{"digest": states, "other": 1, "unreadable run record": 1}, snap.Skipped)
+	require.Len(t, snap.Records, 1)
+	assert.Equal(t, int64(5), snap.Records[0].RunID)
+	var garbage, manual *Lock
+	for i := range snap.Locks {
+		switch snap.Locks[i].LockPath {
+		case "bucket/garbage":
+			garbage = &snap.Locks[i]
+		case "test-lock":
+			manual = &snap.Locks[i]
+		}
+	}
+	require.NotNil(t, garbage)
+	require.NotNil(t, manual)
+	assert.Contains(t, garbage.ParseProblem, "not Terraform lock JSON")
+	assert.Equal(t, "test123", manual.ID())
+	assert.Equal(t, "manual-test", manual.Info.Who)
+
+	det, err := (&Detector{Stores: []Store{st}, LockPathPrefix: "bucket/team-00",
+		Classifier: &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute}, Now: time.Now}}).Detect(ctx)
+	require.NoError(t, err)
+	assert.Len(t, det.Verdicts, 10, "lock-id-prefix keeps team-000..009")
+	assert.Len(t, det.Stale(), 10)
+	assert.Equal(t, 1, det.Records)
+}
+
+func TestDynamoDBCheckErrors(t *testing.T) {
+	t.Parallel()
+	ddb := motoserver.Shared(t).DynamoDB("eu-west-2")
+	err := (&DynamoDBStore{API: ddb, Table: "does-not-exist"}).Check(context.Background())
+	assert.ErrorContains(t, err, `lock table "does-not-exist" does not exist`)
+
+	name := uniqueName("wrongkey")
+	_, err = ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+	})
+	require.NoError(t, err)
+	err = (&DynamoDBStore{API: ddb, Table: name}).Check(context.Background())
+	assert.ErrorContains(t, err, "is not a Terraform lock table")
+}
+
+// retaker is fault injection around the real client: just before the
+// delete, another Terraform releases the lock and takes it again.
+type retaker struct {
+	DynamoDBAPI
+	put func()
+}
+
+func (r *retaker) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if r.put != nil {
+		r.put()
+	}
+	return r.DynamoDBAPI.DeleteItem(ctx, in, opts...)
+}
+
+func staleClassifier() *Classifier {
+	return &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute}, Now: time.Now}
+}
+
+func TestUnlockDynamoDB(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	old := time.Now().Add(-2 * time.Hour)
+	stalePath := "bucket/app/terraform.tfstate"
+	staleID := "dfde8160-cb3f-45f0-59a1-af982a4e2780"
+	putItem(t, ddb, table, map[string]string{"LockID": stalePath, "Info": infoJSON(staleID, stalePath, "runner@fv-az1", old)})
+	putItem(t, ddb, table, map[string]string{"LockID": stalePath + "-md5", "Digest": "abc"})
+	// Another state's item whose LockID contains the approved ID.
+	trap := "bucket/" + staleID + "/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": trap, "Info": infoJSON("other-id", trap, "runner@fv-az2", old)})
+	youngPath := "bucket/young/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": youngPath, "Info": infoJSON("young-id", youngPath, "runner@fv-az3", time.Now())})
+	racePath := "bucket/race/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": racePath, "Info": infoJSON("race-id", racePath, "runner@fv-az4", old)})
+
+	newInfo := infoJSON("race-new-id", racePath, "runner@fv-az9", time.Now())
+	api := &retaker{DynamoDBAPI: ddb}
+	u := &Unlocker{Stores: []Store{&DynamoDBStore{API: api, Table: table}}, Classifier: staleClassifier()}
+
+	results, err := u.Unlock(ctx, []Approved{{ID: staleID}, {ID: "young-id"}, {ID: "gone-id"}, {ID: staleID + "x"}})
+	require.NoError(t, err)
+	require.Len(t, results, 4)
+	assert.Equal(t, OutcomeRemoved, results[0].Outcome, results[0].Reason)
+	assert.Equal(t, []Source{SourceDynamoDB}, results[0].Removed)
+	assert.Equal(t, OutcomeRefused, results[1].Outcome)
+	assert.Contains(t, results[1].Reason, "active again")
+	assert.Equal(t, OutcomeAlreadyGone, results[2].Outcome)
+	assert.Equal(t, OutcomeAlreadyGone, results[3].Outcome, "IDs match exactly, never as substrings")
+
+	_, present := getInfo(t, ddb, table, stalePath)
+	assert.False(t, present, "approved stale lock removed")
+	_, present = getInfo(t, ddb, table, stalePath+"-md5")
+	assert.True(t, present, "digest item untouched")
+	_, present = getInfo(t, ddb, table, trap)
+	assert.True(t, present, "other state's lock untouched")
+	_, present = getInfo(t, ddb, table, youngPath)
+	assert.True(t, present, "active lock untouched")
+
+	// The lock is released and taken again between the read and the delete.
+	api.put = func() {
+		putItem(t, ddb, table, map[string]string{"LockID": racePath, "Info": newInfo})
+	}
+	results, err = u.Unlock(ctx, []Approved{{ID: "race-id"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRefused, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "refused the conditional delete")
+	info, present := getInfo(t, ddb, table, racePath)
+	assert.True(t, present)
+	assert.Equal(t, newInfo, info, "the new lock survives")
+	api.put = nil
+
+	// Approved with detect's details: the state was locked again since.
+	results, err = u.Unlock(ctx, []Approved{{ID: "race-id", Path: racePath}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRefused, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "locked again since approval by lock race-new-id")
+
+	// A re-run of the approved job: the first ID is already gone.
+	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+}
+
+func TestUnlockRefusesLiveOwner(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	old := time.Now().Add(-5 * time.Hour)
+	path := "bucket/live/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": path, "Info": infoJSON("live-id", path, "runner@fv-az1", old)})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 7, RunAttempt: 1, Job: "apply", Written: old.Add(-time.Minute)}))
+	cl := staleClassifier()
+	cl.Runs = &fakeRuns{runs: map[int64]RunState{7: {Status: "in_progress", Attempt: 1}}}
+	results, err := (&Unlocker{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: cl}).Unlock(ctx, []Approved{{ID: "live-id"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRefused, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "owning run 7")
+	_, present := getInfo(t, ddb, table, path)
+	assert.True(t, present)
+}
+
+func newBucket(t *testing.T) (*s3.Client, string) {
+	t.Helper()
+	c := motoserver.Shared(t).S3("eu-west-2")
+	name := uniqueName("state")
+	_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraintEuWest2}})
+	require.NoError(t, err)
+	return c, name
+}
+
+func putObject(t *testing.T, c *s3.Client, bucket, key, body string) {
+	t.Helper()
+	_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)})
+	require.NoError(t, err)
+}
+
+func objectBody(t *testing.T, c *s3.Client, bucket, key string) (string, bool) {
+	t.Helper()
+	st := &S3Store{API: c, Bucket: bucket}
+	raw, _, present, err := st.read(context.Background(), key)
+	require.NoError(t, err)
+	return raw, present
+}
+
+// s3Race rewrites the lock object just before the delete.
+type s3Race struct {
+	S3API
+	before func()
+	fail   error
+}
+
+func (r *s3Race) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if r.before != nil {
+		r.before()
+	}
+	if r.fail != nil {
+		return nil, r.fail
+	}
+	return r.S3API.DeleteObject(ctx, in, opts...)
+}
+
+func TestS3LockFiles(t *testing.T) {
+	t.Parallel()
+	c, bucket := newBucket(t)
+	ctx := context.Background()
+	old := time.Now().Add(-2 * time.Hour)
+	for i := 0; i < 25; i++ {
+		key := fmt.Sprintf("team-%02d/terraform.tfstate", i)
+		putObject(t, c, bucket, key, `{"version":4}`)
+		putObject(t, c, bucket, key+LockFileSuffix, infoJSON(fmt.Sprintf("s3-id-%02d", i), bucket+"/"+key, "runner@fv", old))
+	}
+	putObject(t, c, bucket, "env:/dev/app/terraform.tfstate.tflock", infoJSON("ws-id", bucket+"/env:/dev/app/terraform.tfstate", "runner@fv", old))
+
+	st := &S3Store{API: c, Bucket: bucket, PageSize: 7}
+	require.NoError(t, st.Check(ctx))
+	snap, err := st.Snapshot(ctx)
+	require.NoError(t, err)
+	assert.Len(t, snap.Locks, 26)
+	for _, l := range snap.Locks {
+		assert.Empty(t, l.ParseProblem)
+		assert.Equal(t, l.Info.Path, l.LockPath, "lock path matches Info.Path")
+		assert.NotEmpty(t, l.Sources[0].ETag)
+	}
+	prefixed, err := (&S3Store{API: c, Bucket: bucket, Prefix: "env:/"}).Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, prefixed.Locks, 1)
+	assert.Equal(t, bucket+"/env:/dev/app/terraform.tfstate", prefixed.Locks[0].LockPath)
+
+	race := &s3Race{S3API: c}
+	u := &Unlocker{Stores: []Store{&S3Store{API: race, Bucket: bucket}}, Classifier: staleClassifier()}
+	results, err := u.Unlock(ctx, []Approved{{ID: "s3-id-00"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRemoved, results[0].Outcome, results[0].Reason)
+	_, present := objectBody(t, c, bucket, "team-00/terraform.tfstate.tflock")
+	assert.False(t, present)
+	_, present = objectBody(t, c, bucket, "team-00/terraform.tfstate")
+	assert.True(t, present, "the state itself is untouched")
+
+	// Re-taken between read and delete: S3 answers 412 to If-Match.
+	newBody := infoJSON("s3-new", bucket+"/team-01/terraform.tfstate", "runner@other", time.Now())
+	race.before = func() { putObject(t, c, bucket, "team-01/terraform.tfstate.tflock", newBody) }
+	results, err = u.Unlock(ctx, []Approved{{ID: "s3-id-01"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRefused, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "refused the conditional delete")
+	body, present := objectBody(t, c, bucket, "team-01/terraform.tfstate.tflock")
+	assert.True(t, present)
+	assert.Equal(t, newBody, body, "the new lock survives")
+}
+
+func TestLockInBothStores(t *testing.T) {
+	t.Parallel()
+	c, bucket := newBucket(t)
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	old := time.Now().Add(-2 * time.Hour)
+	key := "app/terraform.tfstate"
+	info := infoJSON("both-id", bucket+"/"+key, "runner@fv", old)
+	putObject(t, c, bucket, key+LockFileSuffix, info)
+	putItem(t, ddb, table, map[string]string{"LockID": bucket + "/" + key, "Info": info})
+	key2 := "second/terraform.tfstate"
+	info2 := infoJSON("both-2", bucket+"/"+key2, "runner@fv", old)
+	putObject(t, c, bucket, key2+LockFileSuffix, info2)
+	putItem(t, ddb, table, map[string]string{"LockID": bucket + "/" + key2, "Info": info2})
+
+	race := &s3Race{S3API: c}
+	stores := []Store{&DynamoDBStore{API: ddb, Table: table}, &S3Store{API: race, Bucket: bucket}}
+	det, err := (&Detector{Stores: stores, Classifier: staleClassifier()}).Detect(ctx)
+	require.NoError(t, err)
+	require.Len(t, det.Verdicts, 2, "one lock with two sources is counted once")
+	assert.Len(t, det.Verdicts[0].Lock.Sources, 2)
+
+	u := &Unlocker{Stores: stores, Classifier: staleClassifier()}
+	results, err := u.Unlock(ctx, []Approved{{ID: "both-id"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRemoved, results[0].Outcome, results[0].Reason)
+	assert.Equal(t, []Source{SourceS3, SourceDynamoDB}, results[0].Removed, "S3 first")
+
+	// The S3 removal fails: nothing else is removed, and the result says what is left.
+	race.fail = fmt.Errorf("AccessDenied: not allowed")
+	results, err = u.Unlock(ctx, []Approved{{ID: "both-2"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRefused, results[0].Outcome)
+	assert.Equal(t, []Source{SourceS3, SourceDynamoDB}, results[0].Left)
+	assert.Error(t, results[0].Err)
+	_, present := getInfo(t, ddb, table, bucket+"/"+key2)
+	assert.True(t, present)
+}
