@@ -119,9 +119,23 @@ func Headline(det *lockcheck.Detection) string {
 	}
 }
 
-// maxSummaryRows bounds the table so the summary stays far below the
-// runner's 1 MiB step-summary limit; LOCK_DETAILS has every lock.
-const maxSummaryRows = 200
+// The step summary stays far below the runner's 1 MiB limit: at most
+// maxSummaryRows rows, cells clipped to maxCellRunes, and no row past
+// summaryBudget bytes. LOCK_DETAILS has every lock in full.
+const (
+	maxSummaryRows = 200
+	maxCellRunes   = 300
+	summaryBudget  = 900 << 10
+)
+
+// clip shortens lock content for a table cell (before escaping).
+func clip(s string) string {
+	r := []rune(s)
+	if len(r) <= maxCellRunes {
+		return s
+	}
+	return string(r[:maxCellRunes]) + "…"
+}
 
 // DetectSummary renders the step summary of a detection. where names the
 // stores read (already escaped by the caller with Code or Cell).
@@ -143,20 +157,23 @@ func DetectSummary(det *lockcheck.Detection, where string) string {
 	b.WriteString("| Status | Lock ID | State | Age | Who | Operation | Owner run | Reason |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for i, v := range det.Verdicts {
-		if i == maxSummaryRows {
+		if i == maxSummaryRows || b.Len() > summaryBudget {
 			fmt.Fprintf(&b, "\n…and %d more lock(s): see the LOCK_DETAILS output.\n", len(det.Verdicts)-i)
 			break
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			statusBadge(v.Status), Cell(v.Lock.ID()), Cell(v.Lock.LockPath), age(v), Cell(v.Lock.Info.Who),
-			Cell(v.Lock.Info.Operation), ownerLink(v), Cell(v.Reason))
+			statusBadge(v.Status), Cell(clip(v.Lock.ID())), Cell(clip(v.Lock.LockPath)), age(v), Cell(clip(v.Lock.Info.Who)),
+			Cell(clip(v.Lock.Info.Operation)), ownerLink(v), Cell(clip(v.Reason)))
 	}
 	if stale := det.Stale(); len(stale) > 0 {
 		b.WriteString("\n")
 		for _, v := range stale {
 			if !Approvable(v) {
+				if b.Len() > summaryBudget {
+					break
+				}
 				fmt.Fprintf(&b, "- Stale lock on %s has no lock ID that can be approved (%s); check it and remove it by hand.\n",
-					Cell(v.Lock.LockPath), Cell(v.Lock.ID()))
+					Cell(clip(v.Lock.LockPath)), Cell(clip(v.Lock.ID())))
 			}
 		}
 	}
