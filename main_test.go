@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/motoserver"
+	"github.com/text2agent/tfstate-guard/lockcheck"
+	"github.com/text2agent/tfstate-guard/report"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tfstate-guard-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tfstate-guard")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build the binary:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	motoserver.StopShared()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func envFunc(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	_, err := loadConfig([]string{"detect", "--stale-after", "soon", "--active-within", "0s", "--lock-source", "ftp",
+		"--fail-on-active", "maybe", "--github-repository", "just-a-name"}, envFunc(nil), &stderr)
+	require.Error(t, err)
+	msg := err.Error()
+	for _, want := range []string{
+		`input stale-after: "soon" is not a positive duration`,
+		`input active-within: "0s" is not a positive duration`,
+		`input lock-source: "ftp" is not a lock source: use dynamodb, s3, both or auto`,
+		`input fail-on-active: "maybe" is not a boolean`,
+		`input github-repository: "just-a-name" is not owner/name`,
+	} {
+		assert.Contains(t, msg, want)
+	}
+}
+
+func TestConfigActionInputs(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"GITHUB_ACTIONS": "true", "INPUT_MODE": "unlock", "INPUT_LOCK-TABLE": "t1", "INPUT_LOCK-IDS": "a,\nb",
+		"INPUT_STALE-AFTER": "2h", "INPUT_ACTIVE-WITHIN": "5m", "INPUT_STATE-BUCKET": "bkt",
+		"INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"bkt/k"},{"lock_id":"b","lock_path":"bkt/j"}]`,
+		"GITHUB_REPOSITORY": "octo/infra", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "3", "GITHUB_OUTPUT": "/tmp/o",
+		"INPUT_AWS-REGION": "us-east-1", "INPUT_GITHUB-TOKEN": "tok",
+	}
+	cfg, err := loadConfig(nil, envFunc(env), &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.True(t, cfg.InActions)
+	assert.Equal(t, ModeUnlock, cfg.Mode)
+	assert.Equal(t, "t1", cfg.LockTable)
+	assert.Equal(t, "both", cfg.LockSource, "auto with a bucket reads both")
+	assert.Equal(t, 2*time.Hour, cfg.StaleAfter)
+	assert.Equal(t, []lockcheck.Approved{{ID: "a", Path: "bkt/k"}, {ID: "b", Path: "bkt/j"}}, cfg.Approved)
+	assert.Equal(t, lockcheck.RunRef{Repository: "octo/infra", ID: 77, Attempt: 3}, cfg.Current)
+	assert.Equal(t, "https://api.github.com", cfg.GitHubAPIURL)
+	assert.Equal(t, "/tmp/o", cfg.Runner.Output)
+}
+
+func TestConfigInputErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown mode", map[string]string{"INPUT_MODE": "destroy-everything"},
+			[]string{`input mode: "destroy-everything" is not a mode: use one of setup, detect, unlock, build-layer, backup`}},
+		{"unlock without ids", map[string]string{"INPUT_MODE": "unlock", "INPUT_LOCK-IDS": " , "},
+			[]string{`input lock-ids: "," names no lock`}},
+		{"ids not in details", map[string]string{"INPUT_MODE": "unlock", "INPUT_LOCK-IDS": "a,b", "INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"x"}]`},
+			[]string{`input lock-ids: "b" are not in lock-details`}},
+		{"details not json", map[string]string{"INPUT_MODE": "unlock", "INPUT_LOCK-IDS": "a", "INPUT_LOCK-DETAILS": `{oops`},
+			[]string{`input lock-details: "{oops" is not detect's LOCK_DETAILS JSON array`}},
+		{"s3 without bucket, windows inverted", map[string]string{"INPUT_MODE": "detect", "INPUT_LOCK-SOURCE": "s3", "INPUT_ACTIVE-WITHIN": "2h"},
+			[]string{`input state-bucket: "" is empty but lock-source "s3" reads .tflock objects`, `input active-within: "2h" is longer than stale-after (30m)`}},
+		{"empty table with dynamodb", map[string]string{"INPUT_MODE": "detect", "INPUT_LOCK-SOURCE": "dynamodb", "INPUT_LOCK-TABLE": " "},
+			[]string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.env["GITHUB_ACTIONS"] = "true"
+			_, err := loadConfig(nil, envFunc(c.env), &bytes.Buffer{})
+			if len(c.want) == 0 {
+				// lock-table falls back to its default when the input is blank.
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, w := range c.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestRunMapsInputErrorsToExit2(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"detect", "--stale-after", "x"}, envFunc(nil), &out, &errOut)
+	assert.Equal(t, exitInput, code)
+	assert.Contains(t, errOut.String(), `input stale-after: "x"`)
+	code = run(context.Background(), []string{"frobnicate"}, envFunc(nil), &out, &errOut)
+	assert.Equal(t, exitInput, code)
+	code = run(context.Background(), nil, envFunc(nil), &out, &errOut)
+	assert.Equal(t, exitInput, code)
+	assert.Contains(t, errOut.String(), "usage: tfstate-guard <setup, detect, unlock, build-layer, backup>")
+}
+
+// lockTable makes a table on the shared moto server and returns its client.
+func lockTable(t *testing.T) (*motoserver.Server, *dynamodb.Client, string) {
+	t.Helper()
+	srv := motoserver.Shared(t)
+	ddb := srv.DynamoDB("eu-west-2")
+	name := fmt.Sprintf("locks-%d", time.Now().UnixNano())
+	_, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
+	})
+	require.NoError(t, err)
+	return srv, ddb, name
+}
+
+func put(t *testing.T, ddb *dynamodb.Client, table string, attrs map[string]string) {
+	t.Helper()
+	item := map[string]types.AttributeValue{}
+	for k, v := range attrs {
+		item[k] = &types.AttributeValueMemberS{Value: v}
+	}
+	_, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item})
+	require.NoError(t, err)
+}
+
+func info(id, path, who string, created time.Time) string {
+	return fmt.Sprintf(`{"ID":%q,"Operation":"OperationTypeApply","Info":"","Who":%q,"Version":"1.11.4","Created":%q,"Path":%q}`,
+		id, who, created.UTC().Format(time.RFC3339Nano), path)
+}
+
+// runner runs the binary as the Actions runner runs a Docker action's
+// entrypoint: inputs in INPUT_* variables, file commands in files.
+type runner struct {
+	t      *testing.T
+	dir    string
+	env    []string
+	stdout string
+}
+
+func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *runner {
+	dir := t.TempDir()
+	env := append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=octo/infra", "GITHUB_RUN_ID=900", "GITHUB_RUN_ATTEMPT=1",
+		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=GitHub Actions 1000009740",
+		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_ENV=" + filepath.Join(dir, "env"),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
+	}, srv.Env()...)
+	return &runner{t: t, dir: dir, env: append(env, extra...)}
+}
+
+func (r *runner) run(inputs map[string]string) int {
+	r.t.Helper()
+	for _, f := range []string{"output", "env", "summary"} {
+		require.NoError(r.t, os.WriteFile(filepath.Join(r.dir, f), nil, 0o644))
+	}
+	cmd := exec.Command(binary)
+	cmd.Env = append([]string(nil), r.env...)
+	for k, v := range inputs {
+		cmd.Env = append(cmd.Env, inputEnvName(k)+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = r.dir
+	err := cmd.Run()
+	r.stdout = out.String()
+	if err == nil {
+		return 0
+	}
+	ee, ok := err.(*exec.ExitError)
+	require.True(r.t, ok, "run binary: %v\n%s", err, r.stdout)
+	return ee.ExitCode()
+}
+
+func (r *runner) file(name string) map[string]string {
+	r.t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.dir, name))
+	require.NoError(r.t, err)
+	m, err := report.ParseFileCommand(data)
+	require.NoError(r.t, err)
+	return m
+}
+
+func (r *runner) summary() string {
+	data, err := os.ReadFile(filepath.Join(r.dir, "summary"))
+	require.NoError(r.t, err)
+	return string(data)
+}
+
+// fakeRunsAPI answers GET /repos/octo/infra/actions/runs/{id} with the
+// given statuses and counts requests per path.
+func fakeRunsAPI(t *testing.T, statuses map[int64]string) (*httptest.Server, map[string]int) {
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen[r.URL.Path]++
+		var id int64
+		if _, err := fmt.Sscanf(r.URL.Path, "/repos/octo/infra/actions/runs/%d", &id); err != nil || statuses[id] == "" {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message":"Not Found"}`)
+			return
+		}
+		status, concl := statuses[id], "null"
+		if status == "completed" {
+			concl = `"cancelled"`
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":%d,"name":"terraform","run_attempt":1,"status":%q,"conclusion":%s,"html_url":"https://github.com/octo/infra/actions/runs/%d"}`, id, status, concl, id)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, seen
+}
+
+func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
+	t.Parallel()
+	srv, ddb, table := lockTable(t)
+	ctx := context.Background()
+	old := time.Now().Add(-3 * time.Hour)
+	livePath, deadPath, recordsPath := "b/live/terraform.tfstate", "b/dead/terraform.tfstate", "b/cancelled/terraform.tfstate"
+	put(t, ddb, table, map[string]string{"LockID": livePath, "Info": info("live-1111", livePath, "runner@fv-az1", old)})
+	put(t, ddb, table, map[string]string{"LockID": livePath + "-md5", "Digest": "0123"})
+	put(t, ddb, table, map[string]string{"LockID": deadPath, "Info": info("dead-2222", deadPath, "runner@fv-az2", old)})
+	put(t, ddb, table, map[string]string{"LockID": recordsPath, "Info": info("young-3333", recordsPath, "runner@fv-az3", time.Now())})
+	for _, r := range []lockcheck.RunRecord{
+		{LockPath: livePath, Repository: "octo/infra", RunID: 41, RunAttempt: 1, Job: "apply", Written: old.Add(-time.Minute)},
+		{LockPath: recordsPath, Repository: "octo/infra", RunID: 42, RunAttempt: 1, Job: "apply", Written: time.Now().Add(-time.Minute)},
+	} {
+		require.NoError(t, lockcheck.WriteRunRecord(ctx, ddb, table, r))
+	}
+	api, seen := fakeRunsAPI(t, map[int64]string{41: "waiting", 42: "completed"})
+	rn := newRunner(t, srv, "GITHUB_API_URL="+api.URL)
+	base := map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
+		"stale-after": "30m", "active-within": "10m", "fail-on-active": "true"}
+
+	code := rn.run(base)
+	require.Equal(t, exitBlocked, code, rn.stdout)
+	out := rn.file("output")
+	assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
+	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
+	assert.Equal(t, "3", out["LOCK_COUNT"])
+	assert.Equal(t, "young-3333,dead-2222", out["LOCK_IDS"], "a young lock whose run completed is stale")
+	assert.Contains(t, out["LOCK_DETAILS"], `"owner_run_url":"https://github.com/octo/infra/actions/runs/41"`)
+	assert.Equal(t, out, rn.file("env"), "the same values are exported to later steps")
+	assert.Contains(t, rn.summary(), "Active locks: blocked (1 active, 2 stale)")
+	assert.Contains(t, rn.stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
+	assert.Contains(t, rn.stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
+	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/41"])
+	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/42"])
+
+	base["fail-on-active"] = "false"
+	assert.Equal(t, exitOK, rn.run(base), rn.stdout)
+
+	unlock := map[string]string{"mode": "unlock", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
+		"lock-ids": out["LOCK_IDS"] + ",live-1111", "lock-details": out["LOCK_DETAILS"]}
+	code = rn.run(unlock)
+	assert.Equal(t, exitBlocked, code, rn.stdout)
+	res := rn.file("output")
+	assert.Equal(t, "young-3333,dead-2222", res["UNLOCKED_LOCK_IDS"])
+	assert.Equal(t, "live-1111", res["REFUSED_LOCK_IDS"])
+	assert.Contains(t, rn.summary(), "2 removed, 0 already released, 1 refused")
+	assert.Contains(t, rn.summary(), "owning run 41")
+
+	// The approved job is re-run: the removed locks are already released.
+	unlock["lock-ids"] = out["LOCK_IDS"]
+	assert.Equal(t, exitOK, rn.run(unlock), rn.stdout)
+	assert.Equal(t, "young-3333,dead-2222", rn.file("output")["ALREADY_RELEASED_LOCK_IDS"])
+
+	item, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"LockID": &types.AttributeValueMemberS{Value: livePath + "-md5"}}})
+	require.NoError(t, err)
+	assert.NotNil(t, item.Item, "the digest item is untouched")
+}
+
+func TestBinaryHostileLockContent(t *testing.T) {
+	t.Parallel()
+	srv, ddb, table := lockTable(t)
+	old := time.Now().Add(-3 * time.Hour)
+	hostileWho := "x\nSTALE_LOCKS_FOUND<<EOF\nfalse\nEOF\n::set-output name=LOCK_IDS::all\n_GitHubActionsFileCommandDelimeter_\nLOCK_COUNT=0"
+	path := "b/evil/terraform.tfstate"
+	raw := fmt.Sprintf(`{"ID":"evil-1","Who":%q,"Created":%q,"Operation":"<script>alert(1)</script>|"}`, hostileWho, old.Format(time.RFC3339Nano))
+	put(t, ddb, table, map[string]string{"LockID": path, "Info": raw})
+	put(t, ddb, table, map[string]string{"LockID": "b/comma", "Info": fmt.Sprintf(`{"ID":"a,b","Created":%q}`, old.Format(time.RFC3339Nano))})
+	rn := newRunner(t, srv)
+	code := rn.run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2"})
+	require.Equal(t, exitOK, code, rn.stdout)
+	out := rn.file("output")
+	assert.Len(t, out, 5, "exactly the five outputs: %v", out)
+	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
+	assert.Equal(t, "2", out["LOCK_COUNT"])
+	assert.Equal(t, "evil-1", out["LOCK_IDS"], "an ID with a comma is never offered for approval")
+	for _, line := range strings.Split(rn.stdout, "\n") {
+		if strings.HasPrefix(line, "::") {
+			assert.Regexp(t, `^::(warning|error|notice|debug)( |::)`, line, "no injected workflow command")
+		}
+	}
+	assert.NotContains(t, rn.summary(), "<script>")
+	assert.Contains(t, rn.stdout, "::warning::no github-token")
+}
