@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/actiontest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/lockcheck"
-	"github.com/text2agent/tfstate-guard/report"
 )
 
 var binary string
@@ -30,11 +28,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "tfstate-guard")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the binary:", err)
+	if binary, err = actiontest.Build(".", dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -169,63 +164,8 @@ func info(id, path, who string, created time.Time) string {
 		id, who, created.UTC().Format(time.RFC3339Nano), path)
 }
 
-// runner runs the binary as the Actions runner runs a Docker action's
-// entrypoint: inputs in INPUT_* variables, file commands in files.
-type runner struct {
-	t      *testing.T
-	dir    string
-	env    []string
-	stdout string
-}
-
-func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *runner {
-	dir := t.TempDir()
-	env := append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
-		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=octo/infra", "GITHUB_RUN_ID=900", "GITHUB_RUN_ATTEMPT=1",
-		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=GitHub Actions 1000009740",
-		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_ENV=" + filepath.Join(dir, "env"),
-		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
-	}, srv.Env()...)
-	return &runner{t: t, dir: dir, env: append(env, extra...)}
-}
-
-func (r *runner) run(inputs map[string]string) int {
-	r.t.Helper()
-	for _, f := range []string{"output", "env", "summary"} {
-		require.NoError(r.t, os.WriteFile(filepath.Join(r.dir, f), nil, 0o644))
-	}
-	cmd := exec.Command(binary)
-	cmd.Env = append([]string(nil), r.env...)
-	for k, v := range inputs {
-		cmd.Env = append(cmd.Env, inputEnvName(k)+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Dir = r.dir
-	err := cmd.Run()
-	r.stdout = out.String()
-	if err == nil {
-		return 0
-	}
-	ee, ok := err.(*exec.ExitError)
-	require.True(r.t, ok, "run binary: %v\n%s", err, r.stdout)
-	return ee.ExitCode()
-}
-
-func (r *runner) file(name string) map[string]string {
-	r.t.Helper()
-	data, err := os.ReadFile(filepath.Join(r.dir, name))
-	require.NoError(r.t, err)
-	m, err := report.ParseFileCommand(data)
-	require.NoError(r.t, err)
-	return m
-}
-
-func (r *runner) summary() string {
-	data, err := os.ReadFile(filepath.Join(r.dir, "summary"))
-	require.NoError(r.t, err)
-	return string(data)
+func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *actiontest.Runner {
+	return actiontest.New(t, binary, append(srv.Env(), extra...)...)
 }
 
 // fakeRunsAPI answers GET /repos/octo/infra/actions/runs/{id} with the
@@ -272,38 +212,38 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	base := map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
 		"stale-after": "30m", "active-within": "10m", "fail-on-active": "true"}
 
-	code := rn.run(base)
-	require.Equal(t, exitBlocked, code, rn.stdout)
-	out := rn.file("output")
+	code := rn.Run(base)
+	require.Equal(t, exitBlocked, code, rn.Stdout)
+	out := rn.Outputs()
 	assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
 	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "3", out["LOCK_COUNT"])
 	assert.Equal(t, "young-3333,dead-2222", out["LOCK_IDS"], "a young lock whose run completed is stale")
 	assert.Contains(t, out["LOCK_DETAILS"], `"owner_run_url":"https://github.com/octo/infra/actions/runs/41"`)
-	assert.Equal(t, out, rn.file("env"), "the same values are exported to later steps")
-	assert.Contains(t, rn.summary(), "Active locks: blocked (1 active, 2 stale)")
-	assert.Contains(t, rn.stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
-	assert.Contains(t, rn.stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
+	assert.Equal(t, out, rn.File("env"), "the same values are exported to later steps")
+	assert.Contains(t, rn.Summary(), "Active locks: blocked (1 active, 2 stale)")
+	assert.Contains(t, rn.Stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
+	assert.Contains(t, rn.Stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
 	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/41"])
 	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/42"])
 
 	base["fail-on-active"] = "false"
-	assert.Equal(t, exitOK, rn.run(base), rn.stdout)
+	assert.Equal(t, exitOK, rn.Run(base), rn.Stdout)
 
 	unlock := map[string]string{"mode": "unlock", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
 		"lock-ids": out["LOCK_IDS"] + ",live-1111", "lock-details": out["LOCK_DETAILS"]}
-	code = rn.run(unlock)
-	assert.Equal(t, exitBlocked, code, rn.stdout)
-	res := rn.file("output")
+	code = rn.Run(unlock)
+	assert.Equal(t, exitBlocked, code, rn.Stdout)
+	res := rn.Outputs()
 	assert.Equal(t, "young-3333,dead-2222", res["UNLOCKED_LOCK_IDS"])
 	assert.Equal(t, "live-1111", res["REFUSED_LOCK_IDS"])
-	assert.Contains(t, rn.summary(), "2 removed, 0 already released, 1 refused")
-	assert.Contains(t, rn.summary(), "owning run 41")
+	assert.Contains(t, rn.Summary(), "2 removed, 0 already released, 1 refused")
+	assert.Contains(t, rn.Summary(), "owning run 41")
 
 	// The approved job is re-run: the removed locks are already released.
 	unlock["lock-ids"] = out["LOCK_IDS"]
-	assert.Equal(t, exitOK, rn.run(unlock), rn.stdout)
-	assert.Equal(t, "young-3333,dead-2222", rn.file("output")["ALREADY_RELEASED_LOCK_IDS"])
+	assert.Equal(t, exitOK, rn.Run(unlock), rn.Stdout)
+	assert.Equal(t, "young-3333,dead-2222", rn.Outputs()["ALREADY_RELEASED_LOCK_IDS"])
 
 	item, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{"LockID": &types.AttributeValueMemberS{Value: livePath + "-md5"}}})
@@ -321,18 +261,18 @@ func TestBinaryHostileLockContent(t *testing.T) {
 	put(t, ddb, table, map[string]string{"LockID": path, "Info": raw})
 	put(t, ddb, table, map[string]string{"LockID": "b/comma", "Info": fmt.Sprintf(`{"ID":"a,b","Created":%q}`, old.Format(time.RFC3339Nano))})
 	rn := newRunner(t, srv)
-	code := rn.run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2"})
-	require.Equal(t, exitOK, code, rn.stdout)
-	out := rn.file("output")
+	code := rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2"})
+	require.Equal(t, exitOK, code, rn.Stdout)
+	out := rn.Outputs()
 	assert.Len(t, out, 5, "exactly the five outputs: %v", out)
 	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "2", out["LOCK_COUNT"])
 	assert.Equal(t, "evil-1", out["LOCK_IDS"], "an ID with a comma is never offered for approval")
-	for _, line := range strings.Split(rn.stdout, "\n") {
+	for _, line := range strings.Split(rn.Stdout, "\n") {
 		if strings.HasPrefix(line, "::") {
 			assert.Regexp(t, `^::(warning|error|notice|debug)( |::)`, line, "no injected workflow command")
 		}
 	}
-	assert.NotContains(t, rn.summary(), "<script>")
-	assert.Contains(t, rn.stdout, "::warning::no github-token")
+	assert.NotContains(t, rn.Summary(), "<script>")
+	assert.Contains(t, rn.Stdout, "::warning::no github-token")
 }
