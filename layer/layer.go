@@ -259,14 +259,14 @@ func validateIndex(raw, token string) error {
 		return fmt.Errorf("index-url %q is invalid; give the simple API root over https, e.g. %s", redactURLString(raw), DefaultIndexURL)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("index-url %q must not carry a query or fragment; give the simple API root, e.g. %s", u.Redacted(), DefaultIndexURL)
+		return fmt.Errorf("index-url %q must not carry a query or fragment; give the simple API root, e.g. %s", redactURL(u), DefaultIndexURL)
 	}
 	hasUser := u.User != nil
 	if hasUser && token != "" {
-		return fmt.Errorf("index-url %q carries credentials and index-token is set too; use one of them", u.Redacted())
+		return fmt.Errorf("index-url %q carries credentials and index-token is set too; use one of them", redactURL(u))
 	}
 	if (hasUser || token != "") && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return fmt.Errorf("index-url %q is plain http but credentials would be sent to it; use https", u.Redacted())
+		return fmt.Errorf("index-url %q is plain http but credentials would be sent to it; use https", redactURL(u))
 	}
 	return nil
 }

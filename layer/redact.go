@@ -61,9 +61,34 @@ func (r redactor) Error(err error) error {
 	return &redactedError{err: err, r: r}
 }
 
-// redactURLString hides userinfo in a URL that may not even parse.
+// redactURLString hides the userinfo of one URL, even one that does not
+// parse: everything between "://" and the last "@" before the path.
 func redactURLString(s string) string {
-	return userinfoRE.ReplaceAllString(s, "${1}***@")
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return userinfoRE.ReplaceAllString(s, "${1}***@")
+	}
+	rest := s[i+3:]
+	authority := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		authority = rest[:j]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	return s[:i+3] + "***" + rest[at:]
+}
+
+// redactURL shows a URL with its userinfo, user name included (it may be a
+// token), replaced by ***.
+func redactURL(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
+	c := *u
+	c.User = nil
+	return strings.Replace(c.String(), "://", "://***@", 1)
 }
 
 // displayURL is a URL fit for a message: no userinfo, query or fragment,
