@@ -36,7 +36,7 @@ func RenderBackendFile(o SetupOptions) []byte {
 	root := f.Body()
 	root.AppendUnstructuredTokens(hclwrite.Tokens{
 		{Type: hclsyntax.TokenComment, Bytes: []byte(BackendFileHeader + "\n")},
-		{Type: hclsyntax.TokenComment, Bytes: []byte("# Terraform loads *_override.tf files last: this backend replaces the one in the configuration.\n")},
+		{Type: hclsyntax.TokenComment, Bytes: []byte("# Settings come from the setup step's inputs; change those, not this file.\n")},
 	})
 	tf := root.AppendNewBlock("terraform", nil).Body()
 	s3 := tf.AppendNewBlock("backend", []string{"s3"}).Body()
@@ -76,7 +76,7 @@ func writeBackendFile(path string, content []byte) (Check, error) {
 	case err == nil:
 		if !IsOwnBackendFile(old) {
 			return Check{}, configErrorf("backend-file", nil,
-				"backend file %q exists and was not written by tfstate-guard (its first line is not %q); remove it, or set backend-file to another name (it must end in _override.tf to take precedence)", path, BackendFileMarker)
+				"backend file %q exists and was not written by tfstate-guard (its first line is not %q); remove it, or set backend-file to another name", path, BackendFileMarker)
 		}
 		if bytes.Equal(old, content) {
 			return check(StateAlreadyRight, "up to date"), nil

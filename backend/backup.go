@@ -80,7 +80,13 @@ func Backup(ctx context.Context, api S3API, o BackupOptions) (*BackupResult, err
 		return nil, configErrorf("state-bucket", err, "bucket %q does not exist; run mode setup first or check state-bucket", o.Bucket)
 	case httpStatus(err) == http.StatusNotFound || hasCode(err, "NotFound", "NoSuchKey"):
 		// HeadObject has no body, so a missing bucket also answers a bare
-		// 404; both mean there is no state to back up.
+		// 404: ask the bucket before calling it "no state yet".
+		if _, berr := api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(o.Bucket)}); berr != nil {
+			if httpStatus(berr) == http.StatusNotFound || hasCode(berr, "NotFound", "NoSuchBucket") {
+				return nil, configErrorf("state-bucket", berr, "bucket %q does not exist; run mode setup first or check state-bucket", o.Bucket)
+			}
+			return nil, denied(berr, "s3:ListBucket", o.Bucket, fmt.Sprintf("check bucket %q", o.Bucket))
+		}
 		res.NoState = true
 		return res, nil
 	default:
