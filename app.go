@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-githubactions"
+	"github.com/text2agent/tfstate-guard/backend"
+	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 	"github.com/text2agent/tfstate-guard/report"
 )
@@ -82,8 +84,92 @@ func (a *app) dispatch(ctx context.Context) (int, error) {
 		return a.detect(ctx)
 	case ModeUnlock:
 		return a.unlock(ctx)
+	case ModeSetup:
+		return a.setup(ctx)
+	case ModeBackup:
+		return a.backup(ctx)
+	case ModeBuildLayer:
+		return a.buildLayer(ctx)
 	}
-	return exitInput, &inputError{fmt.Errorf("mode %q is not available in this build", a.cfg.Mode)}
+	return exitInput, &inputError{fmt.Errorf("mode %q is not a mode: use one of %s", a.cfg.Mode, joinModes())}
+}
+
+// classifyBackendError maps setup and backup errors to exit codes: a
+// configuration the user must fix is an input error, the rest AWS failures.
+func classifyBackendError(err error) (int, error) {
+	var ce *backend.ConfigError
+	if errors.As(err, &ce) {
+		return exitInput, &inputError{err}
+	}
+	return exitFailure, err
+}
+
+func (a *app) setup(ctx context.Context) (int, error) {
+	cfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return exitFailure, err
+	}
+	res, err := backend.Setup(ctx, a.s3Client(cfg), dynamodb.NewFromConfig(cfg), a.cfg.Setup)
+	if err != nil {
+		return classifyBackendError(err)
+	}
+	for _, c := range res.Checks {
+		fmt.Fprintf(a.stdout, "%-12s %-28s %-14s %s\n", c.Resource, c.Setting, c.State, report.Terminal(c.Detail))
+	}
+	for _, c := range res.Attention() {
+		a.warnf("%s %s: %s", c.Resource, c.Setting, c.Detail)
+	}
+	return a.finish(report.SetupOutputs(res), report.SetupSummary(res))
+}
+
+func (a *app) backup(ctx context.Context) (int, error) {
+	cfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return exitFailure, err
+	}
+	o := a.cfg.Backup
+	res, err := backend.Backup(ctx, a.s3Client(cfg), o)
+	if err != nil {
+		return classifyBackendError(err)
+	}
+	if res.NoState {
+		fmt.Fprintf(a.stdout, "no state at s3://%s/%s yet: nothing to back up\n", res.Bucket, res.SourceKey)
+	} else {
+		fmt.Fprintf(a.stdout, "backed up s3://%s/%s to s3://%s/%s\n", res.Bucket, res.SourceKey, res.Bucket, res.Key)
+	}
+	return a.finish(report.BackupOutputs(res), report.BackupSummary(res))
+}
+
+func (a *app) buildLayer(ctx context.Context) (int, error) {
+	o := a.cfg.Layer
+	if o.IndexToken != "" && a.cfg.InActions {
+		a.action.AddMask(o.IndexToken)
+	}
+	o.Progress = a.stderr
+	res, err := layer.Build(ctx, o)
+	if err != nil {
+		var ie *layer.NoWheelError
+		if errors.As(err, &ie) {
+			return exitInput, &inputError{err}
+		}
+		return exitFailure, err
+	}
+	fmt.Fprintf(a.stdout, "wrote %s: %d bytes, sha256 (base64) %s\n", res.Path, res.Size, res.SHA256Base64)
+	for _, w := range res.Warnings {
+		a.warnf("%s", w)
+	}
+	return a.finish(report.LayerOutputs(res), report.LayerSummary(res))
+}
+
+// finish writes a mode's outputs and step summary when running in Actions.
+func (a *app) finish(pairs []report.Pair, summary string) (int, error) {
+	if err := a.writeOutputs(pairs, false); err != nil {
+		return exitFailure, err
+	}
+	if err := report.AppendSummary(a.cfg.Runner.Summary, summary); err != nil {
+		return exitFailure, err
+	}
+	return exitOK, nil
 }
 
 func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/text2agent/tfstate-guard/backend"
+	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
@@ -42,6 +46,10 @@ type Config struct {
 	Current      lockcheck.RunRef
 
 	Approved []lockcheck.Approved
+
+	Setup  backend.SetupOptions
+	Backup backend.BackupOptions
+	Layer  layer.Options
 
 	Runner RunnerFiles
 }
@@ -191,6 +199,12 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	if m == ModeUnlock {
 		cfg.fillApproved(s, bad)
 	}
+	if m == ModeSetup || m == ModeBackup {
+		cfg.fillState(s, getenv, &errs, bad)
+	}
+	if m == ModeBuildLayer {
+		cfg.fillLayer(s, &errs)
+	}
 	return errors.Join(errs...)
 }
 
@@ -282,6 +296,81 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 	}
 	for _, id := range ids {
 		cfg.Approved = append(cfg.Approved, lockcheck.Approved{ID: id, Path: paths[id]})
+	}
+}
+
+// fillState parses the setup and backup inputs.
+func (cfg *Config) fillState(s settings, getenv func(string) string, errs *[]error, bad badFunc) {
+	bucket := firstNonEmpty(s["state-bucket"], defaultStateBucket)
+	cfg.StateBucket = bucket
+	cfg.Backup = backend.BackupOptions{Bucket: bucket, Key: s["state-key"], Workspace: s["workspace"], WorkspaceKeyPrefix: s["workspace-key-prefix"]}
+	if cfg.Mode != ModeSetup {
+		if s["state-key"] == "" {
+			bad("state-key", "", "is empty: set the state object key, e.g. %s", defaultStateKey)
+		}
+		return
+	}
+	o := backend.SetupOptions{
+		Region: cfg.AWSRegion, Bucket: bucket, Key: s["state-key"], Table: cfg.LockTable,
+		Workspace: s["workspace"], WorkspaceKeyPrefix: s["workspace-key-prefix"], KMSKeyID: s["kms-key-id"],
+		BackendFile: filepath.Join(firstNonEmpty(s["working-directory"], "."), s["backend-file"]),
+	}
+	method, err := backend.ParseLockMethod(s["lock-method"])
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	o.LockMethod = method
+	if o.Tags, err = backend.ParseTags(s["tags"]); err != nil {
+		*errs = append(*errs, err)
+	}
+	for name, p := range map[string]*bool{
+		"skip-versioning": &o.SkipVersioning, "skip-encryption": &o.SkipEncryption,
+		"skip-public-access-block": &o.SkipPublicAccessBlock, "skip-enforced-tls": &o.SkipEnforcedTLS,
+		"skip-tags": &o.SkipTags, "skip-point-in-time-recovery": &o.SkipPointInTimeRecovery,
+		"skip-deletion-protection": &o.SkipDeletionProtection, "skip-permission-check": &o.SkipPermissionCheck,
+	} {
+		v := firstNonEmpty(s[name], "false")
+		b, err := parseBool(v)
+		if err != nil {
+			bad(name, v, "is not a boolean: use true or false")
+		}
+		*p = b
+	}
+	if cfg.InActions {
+		o.RunRecord = runRecordFromEnv(getenv, bad)
+	}
+	if err := o.Validate(); err != nil {
+		*errs = append(*errs, err)
+	}
+	cfg.Setup = o
+}
+
+// runRecordFromEnv describes this job for the run record setup writes.
+func runRecordFromEnv(getenv func(string) string, bad badFunc) *lockcheck.RunRecord {
+	id, err := strconv.ParseInt(getenv("GITHUB_RUN_ID"), 10, 64)
+	attempt, aerr := strconv.Atoi(firstNonEmpty(getenv("GITHUB_RUN_ATTEMPT"), "1"))
+	if err != nil || aerr != nil || getenv("GITHUB_REPOSITORY") == "" {
+		bad("environment", getenv("GITHUB_RUN_ID"), "GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT and GITHUB_REPOSITORY must be set by the runner to write the run record")
+		return nil
+	}
+	return &lockcheck.RunRecord{
+		Repository: getenv("GITHUB_REPOSITORY"), RunID: id, RunAttempt: attempt,
+		Job: getenv("GITHUB_JOB"), Workflow: getenv("GITHUB_WORKFLOW"), RunnerName: getenv("RUNNER_NAME"),
+	}
+}
+
+// fillLayer parses the build-layer inputs.
+func (cfg *Config) fillLayer(s settings, errs *[]error) {
+	reqs, err := layer.LoadRequirements(s["requirements"], os.ReadFile)
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	cfg.Layer = layer.Options{
+		Requirements: reqs, PythonVersion: s["python-version"], Architecture: s["architecture"], Glibc: s["glibc"],
+		Output: s["output"], IndexURL: s["index-url"], IndexToken: s["index-token"],
+	}
+	if err := cfg.Layer.Validate(); err != nil {
+		*errs = append(*errs, err)
 	}
 }
 
