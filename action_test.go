@@ -1,0 +1,100 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var updateAction = flag.Bool("update", false, "rewrite action.yml from the input table")
+
+// outputs are every output any mode writes, with who writes it.
+var outputs = []struct{ Name, Help string }{
+	{"STALE_LOCKS_FOUND", "detect: true when a stale lock was found (approval required)."},
+	{"ACTIVE_LOCKS_FOUND", "detect: true when a live lock was found (Terraform must wait)."},
+	{"LOCK_COUNT", "detect: number of locks found."},
+	{"LOCK_IDS", "detect: comma-separated Terraform lock IDs of the stale locks: the approval list for unlock."},
+	{"LOCK_DETAILS", "detect: JSON array, one object per lock (lock_id, lock_path, sources, who, operation, version, created, age_seconds, status, rule, reason, owner_run_url)."},
+	{"UNLOCKED_LOCK_IDS", "unlock: IDs removed."},
+	{"REFUSED_LOCK_IDS", "unlock: IDs refused (active again, or changed since approval)."},
+	{"ALREADY_RELEASED_LOCK_IDS", "unlock: IDs that were already gone."},
+	{"UNLOCK_DETAILS", "unlock: JSON array with the outcome and reason per ID."},
+	{"BACKEND_FILE", "setup: path of the backend file written."},
+	{"STATE_BUCKET", "setup: the state bucket."},
+	{"LOCK_TABLE", "setup: the lock table (empty with lock-method s3)."},
+	{"LOCK_PATH", "setup: the state's lock path, <bucket>/<state path>, workspace prefix included."},
+	{"BACKUP_KEY", "backup: key of the state backup (empty when there was no state yet)."},
+	{"LAYER_PATH", "build-layer: path of the layer zip."},
+	{"LAYER_SHA256", "build-layer: base64 SHA-256 of the zip, equal to Terraform's filebase64sha256."},
+	{"LAYER_SIZE", "build-layer: zip size in bytes."},
+}
+
+func renderActionYAML() string {
+	var b strings.Builder
+	b.WriteString(`# Generated from inputs.go by "go test -run TestActionYAML -update ."; edit inputs.go, not this file.
+name: tfstate-guard
+description: Keep Terraform S3-backend state safe in CI - set up the backend, tell live locks from dead ones, remove approved stale locks, back up state, build a reproducible Lambda layer.
+author: Text2Agent
+branding:
+  icon: lock
+  color: green
+inputs:
+`)
+	for _, in := range inputs {
+		modes := make([]string, len(in.Modes))
+		for i, m := range in.Modes {
+			modes[i] = string(m)
+		}
+		fmt.Fprintf(&b, "  %s:\n    description: %s\n", in.Name, yamlString(fmt.Sprintf("%s (modes: %s)", in.Help, strings.Join(modes, ", "))))
+		if in.Name == "mode" {
+			b.WriteString("    required: true\n")
+			continue
+		}
+		b.WriteString("    required: false\n")
+		def := in.Default
+		if in.ActionDefault != "" {
+			def = in.ActionDefault
+		}
+		fmt.Fprintf(&b, "    default: %s\n", yamlString(def))
+	}
+	b.WriteString("outputs:\n")
+	for _, o := range outputs {
+		fmt.Fprintf(&b, "  %s:\n    description: %s\n", o.Name, yamlString(o.Help))
+	}
+	b.WriteString(`runs:
+  using: docker
+  image: Dockerfile
+`)
+	return b.String()
+}
+
+func yamlString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func TestActionYAML(t *testing.T) {
+	want := renderActionYAML()
+	if *updateAction {
+		require.NoError(t, os.WriteFile("action.yml", []byte(want), 0o644))
+	}
+	got, err := os.ReadFile("action.yml")
+	require.NoError(t, err, "run: go test -run TestActionYAML -update .")
+	assert.Equal(t, want, string(got), "action.yml is out of date: run go test -run TestActionYAML -update .")
+}
+
+func TestEveryInputIsReadByItsModes(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, in := range inputs {
+		assert.False(t, seen[in.Name], "input %s declared twice", in.Name)
+		seen[in.Name] = true
+		assert.Regexp(t, `^[a-z][a-z0-9-]*$`, in.Name, "inputs are kebab-case")
+		assert.NotEmpty(t, in.Modes, in.Name)
+		assert.NotEmpty(t, in.Help, in.Name)
+	}
+}
