@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # tfstate-guard as a GitHub Docker container action.
 #
 # Build stage: a static, reproducible binary (no cgo, no paths of the build
