@@ -72,7 +72,8 @@ mirror="$(mktemp -d)"
 trap 'rm -rf "$mirror"' EXIT
 mkdir -p "$mirror/.github"
 cp -R .github/workflows "$mirror/.github/workflows"
-for f in action.yml action.yaml; do
+# (the Dockerfile too: actionlint checks that runs.image exists)
+for f in action.yml action.yaml Dockerfile; do
 	if [ -f "$f" ]; then cp "$f" "$mirror/$f"; fi
 done
 ln -s . "$mirror/.tfstate-guard"
