@@ -113,8 +113,8 @@ func (a *app) setup(ctx context.Context) (int, error) {
 	if err != nil {
 		return classifyBackendError(err)
 	}
-	for _, c := range res.Checks {
-		fmt.Fprintf(a.stdout, "%-12s %-28s %-14s %s\n", c.Resource, c.Setting, c.State, report.Terminal(c.Detail))
+	if err := report.SetupTable(a.stdout, res); err != nil {
+		return exitFailure, err
 	}
 	for _, c := range res.Attention() {
 		a.warnf("%s %s: %s", c.Resource, c.Setting, c.Detail)

@@ -66,7 +66,7 @@ func TestConfigActionInputs(t *testing.T) {
 		"GITHUB_ACTIONS": "true", "INPUT_MODE": "unlock", "INPUT_LOCK-TABLE": "t1", "INPUT_LOCK-IDS": "a,\nb",
 		"INPUT_STALE-AFTER": "2h", "INPUT_ACTIVE-WITHIN": "5m", "INPUT_STATE-BUCKET": "bkt",
 		"INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"bkt/k"},{"lock_id":"b","lock_path":"bkt/j"}]`,
-		"GITHUB_REPOSITORY": "octo/infra", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "3", "GITHUB_OUTPUT": "/tmp/o",
+		"GITHUB_REPOSITORY":  "octo/infra", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "3", "GITHUB_OUTPUT": "/tmp/o",
 		"INPUT_AWS-REGION": "us-east-1", "INPUT_GITHUB-TOKEN": "tok",
 	}
 	cfg, err := loadConfig(nil, envFunc(env), &bytes.Buffer{})

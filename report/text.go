@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
+	"github.com/text2agent/tfstate-guard/backend"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
@@ -62,4 +63,14 @@ func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 	for _, p := range det.APIProblems() {
 		a.Warningf("GitHub could not be asked, so the age rules decided: %s", p)
 	}
+}
+
+// SetupTable prints what setup checked, one line per check, for a terminal.
+func SetupTable(w io.Writer, r *backend.SetupResult) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tSETTING\tSTATE\tDETAIL")
+	for _, c := range r.Checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Resource, c.Setting, c.State, Terminal(c.Detail))
+	}
+	return tw.Flush()
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, then
+# runs formatting and vet checks, every Go test with the race detector
+# (unit, moto integration, end-to-end with the real Terraform CLI),
+# actionlint over the workflows, the container smoke test, and short
+# benchmarks that print their figures.
+#
+# Each Go test package starts its own moto_server on 127.0.0.1 at a free
+# port and stops it by its PID; this script starts one more for the
+# container smoke test and stops it on exit.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+log() { printf '\n== %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+apt_install() { # installs Debian packages that are missing
+	local missing=()
+	for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "apt-get install ${missing[*]}"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+log "prerequisites"
+command -v go >/dev/null || die "go is not installed"
+command -v moto_server >/dev/null || die "moto_server is not on PATH: the integration tests need a real S3 + DynamoDB server (pip install 'moto[server]==5.2.1')"
+apt_install shellcheck docker.io zip time
+eval "$(scripts/ensure-terraform.sh)"
+export TFSTATE_GUARD_TERRAFORM TFSTATE_GUARD_TERRAFORM_LOCKFILE
+"$TFSTATE_GUARD_TERRAFORM" version | head -n1
+"$TFSTATE_GUARD_TERRAFORM_LOCKFILE" version | head -n1
+
+log "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+go vet ./...
+
+log "go test -race ./..."
+go test -race -count=1 -timeout 20m ./...
+
+log "actionlint"
+scripts/actionlint.sh
+
+log "container smoke test"
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
+TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
+
+log "benchmarks (figures, not pass/fail)"
+go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
+
+log "all checks passed"
