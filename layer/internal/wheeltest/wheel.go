@@ -155,6 +155,16 @@ func Pure(project, version, module string) Wheel {
 // with seeded pseudo-random, partly compressible content, like real
 // libraries.
 func fakeELF(arch string, n int, seed uint64) []byte {
+	return elfLike(arch, n, seed, func(r *rand.Rand) bool { return r.IntN(3) == 0 })
+}
+
+// noisyELF is fakeELF with three random bytes in four, about as
+// compressible as real shared libraries.
+func noisyELF(arch string, n int, seed uint64) []byte {
+	return elfLike(arch, n, seed, func(r *rand.Rand) bool { return r.IntN(4) != 0 })
+}
+
+func elfLike(arch string, n int, seed uint64, randomByte func(*rand.Rand) bool) []byte {
 	b := make([]byte, n)
 	copy(b, "\x7fELF\x02\x01\x01\x00")
 	machine := byte(0x3e) // x86-64
@@ -167,7 +177,7 @@ func fakeELF(arch string, n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, uint64(n)))
 	words := []string{"PQconnectdb", "SSL_read", "pg_encoding", "libpq", "GLIBC_2.17", "\x00\x00\x00\x00"}
 	for i := 64; i < n; {
-		if r.IntN(3) == 0 {
+		if randomByte(r) {
 			b[i] = byte(r.IntN(256))
 			i++
 			continue
@@ -197,7 +207,7 @@ func Big(version, tags string) Wheel {
 		{"libpq-9b38f5e3.so.5.17", 512 << 10},
 	}
 	for i, l := range libs {
-		w.Files = append(w.Files, File{Name: "psycopg2_binary.libs/" + l.name, Body: fakeELF(arch, l.size, uint64(10+i)), Mode: 0o755})
+		w.Files = append(w.Files, File{Name: "psycopg2_binary.libs/" + l.name, Body: noisyELF(arch, l.size, uint64(10+i)), Mode: 0o755})
 	}
 	for i := 0; i < 40; i++ {
 		w.Files = append(w.Files, File{Name: fmt.Sprintf("psycopg2/tests/test_%02d.py", i), Body: []byte(strings.Repeat(fmt.Sprintf("def test_%d():\n    assert True\n\n", i), 200))})
