@@ -240,6 +240,26 @@ func TestBuildFailures(t *testing.T) {
 			wantErr: []string{"tiny_dep-1.0-py3-none-any.whl: its sha256 ", "is not among the --hash pins"},
 		},
 		{
+			name: "hash pin does not match a file the index gives no hash for",
+			pins: []string{"tiny.dep==1.0 --hash=sha256:" + strings.Repeat("0", 64)},
+			setup: func(ix *wheeltest.Index) {
+				f := wheelFile(tinyDep)
+				f.NoHash = true
+				ix.Add("tiny-dep", f)
+			},
+			wantErr: []string{"requirements line 1: tiny_dep-1.0-py3-none-any.whl has sha256 ", "which none of the --hash pins of tiny.dep==1.0 allows (" + strings.Repeat("0", 64) + "); if the release really changed, update the pin"},
+		},
+		{
+			name: "size differs from what the index says",
+			pins: []string{"tiny.dep==1.0"},
+			setup: func(ix *wheeltest.Index) {
+				f := wheelFile(tinyDep)
+				f.WithSize, f.AnnouncedSize = true, len(f.Body)+10
+				ix.Add("tiny-dep", f)
+			},
+			wantErr: []string{fmt.Sprintf("tiny_dep-1.0-py3-none-any.whl is %d bytes, but the index says %d; the download or the index is corrupt", len(wheelBytesOf(tinyDep)), len(wheelBytesOf(tinyDep))+10)},
+		},
+		{
 			name: "connection breaks mid-download",
 			pins: []string{"tiny-dep==1.0", "psycopg2-binary==2.9.10"},
 			setup: func(ix *wheeltest.Index) {
@@ -322,6 +342,17 @@ func merged(first, second *wheeltest.Index) http.Handler {
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	})
+}
+
+func TestBuildWithHashPins(t *testing.T) {
+	t.Parallel()
+	_, srv := newIndex(t, wheeltest.HTMLOnly)
+	sum := sha256.Sum256(wheelBytesOf(tinyDep))
+	o := testOptions(srv, t.TempDir(), "--require-hashes", "tiny.dep==1.0 --hash=sha256:"+strings.Repeat("1", 64)+" --hash=sha256:"+hex.EncodeToString(sum[:]))
+	res, err := Build(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, hex.EncodeToString(sum[:]), res.Packages[0].SHA256)
+	assert.Empty(t, res.Warnings)
 }
 
 func TestBuildWarnings(t *testing.T) {

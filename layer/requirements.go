@@ -98,6 +98,8 @@ type logicalLine struct {
 	num  int // first physical line
 }
 
+// logicalLines joins "\"-continued lines as pip does: a comment line never
+// continues, even when it ends in a backslash.
 func logicalLines(text string) []logicalLine {
 	var out []logicalLine
 	var b strings.Builder
@@ -107,7 +109,8 @@ func logicalLines(text string) []logicalLine {
 		if b.Len() == 0 {
 			start = i + 1
 		}
-		if strings.HasSuffix(l, `\`) && i < len(phys)-1 {
+		isComment := strings.HasPrefix(strings.TrimSpace(l), "#")
+		if strings.HasSuffix(l, `\`) && !isComment && i < len(phys)-1 {
 			b.WriteString(strings.TrimSuffix(l, `\`))
 			b.WriteByte(' ')
 			continue

@@ -35,6 +35,10 @@ func TestParseRequirements(t *testing.T) {
 			{Name: "uvicorn", Extras: []string{"standard", "http"}, Version: "0.30.1", Line: 1},
 			{Name: "legacy", Version: "1.0-custom", Arbitrary: true, Line: 2},
 		}},
+		{"a comment line ending in a backslash does not continue", "# see below \\\na==1\nb==2 \\\n  # via a\n", []Requirement{
+			{Name: "a", Version: "1", Line: 2},
+			{Name: "b", Version: "2", Line: 3},
+		}},
 		{"local version", "pkg==1.0+cpu.1", []Requirement{{Name: "pkg", Version: "1.0+cpu.1", Line: 1}}},
 		{"only comments", "# nothing\n\n", nil},
 	}

@@ -23,8 +23,10 @@ type IndexFile struct {
 	RequiresPython string
 	Yanked         bool
 	YankedReason   string
-	// WithSize adds PEP 700's size to the JSON page.
-	WithSize bool
+	// WithSize adds PEP 700's size to the JSON page: AnnouncedSize, or the
+	// true size when that is 0.
+	WithSize      bool
+	AnnouncedSize int
 	// Status answers downloads with this HTTP status instead of the body.
 	Status int
 	// CutAfter > 0 sends that many bytes, then breaks the connection.
@@ -181,6 +183,9 @@ func (ix *Index) servePage(w http.ResponseWriter, r *http.Request, project strin
 			}
 			if f.WithSize {
 				n := len(f.Body)
+				if f.AnnouncedSize != 0 {
+					n = f.AnnouncedSize
+				}
 				jf.Size = &n
 			}
 			page.Files = append(page.Files, jf)
