@@ -68,7 +68,7 @@ var inputs = []input{
 	{Name: "state-key", Default: defaultStateKey, Help: "State object key (the backend's key) for the default workspace.", Modes: stateModes},
 	{Name: "workspace", Default: "default", Help: "Terraform workspace: its state lives at <workspace-key-prefix>/<workspace>/<state-key>.", Modes: stateModes},
 	{Name: "workspace-key-prefix", Help: "The backend's workspace_key_prefix. Empty: Terraform's default, env:.", Modes: stateModes},
-	{Name: "backend-file", Default: "backend-override.tf", Help: "Backend file to write, relative to working-directory. Only a file this action wrote is ever overwritten.", Modes: setupOnly},
+	{Name: "backend-file", Default: "backend_override.tf", Help: "Backend file to write, relative to working-directory. Only a file this action wrote is ever overwritten.", Modes: setupOnly},
 	{Name: "working-directory", Default: ".", Help: "Terraform root module directory.", Modes: setupOnly},
 	{Name: "kms-key-id", Help: "KMS key for SSE-KMS on the bucket and in the backend file. Empty: SSE-S3.", Modes: setupOnly},
 	{Name: "lock-method", Default: "dynamodb", Help: "How Terraform locks: dynamodb (dynamodb_table), s3 (use_lockfile, Terraform >= 1.10) or both.", Modes: setupOnly},

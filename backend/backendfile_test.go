@@ -91,7 +91,7 @@ func TestWriteBackendFile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(t.TempDir(), "backend-override.tf")
+			path := filepath.Join(t.TempDir(), "backend_override.tf")
 			var mtime time.Time
 			if tc.existing != nil {
 				require.NoError(t, os.WriteFile(path, tc.existing, 0o600))
@@ -129,7 +129,7 @@ func TestWriteBackendFile(t *testing.T) {
 
 func TestWriteBackendFileMissingDirectory(t *testing.T) {
 	t.Parallel()
-	_, err := writeBackendFile(filepath.Join(t.TempDir(), "nope", "backend-override.tf"), []byte(BackendFileHeader+"\n"))
+	_, err := writeBackendFile(filepath.Join(t.TempDir(), "nope", "backend_override.tf"), []byte(BackendFileHeader+"\n"))
 	var ce *ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "working-directory", ce.Input)

@@ -158,7 +158,7 @@ func options(t testing.TB, region string) SetupOptions {
 		Key:         "app/production/terraform.tfstate",
 		Table:       uniqueName("t"),
 		LockMethod:  LockDynamoDB,
-		BackendFile: filepath.Join(t.TempDir(), "backend-override.tf"),
+		BackendFile: filepath.Join(t.TempDir(), "backend_override.tf"),
 	}
 }
 

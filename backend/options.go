@@ -186,7 +186,7 @@ func (o SetupOptions) Validate() error {
 		add("workspace-key-prefix", "workspace key prefix %q must not start or end with /", o.WorkspaceKeyPrefix)
 	}
 	if o.BackendFile == "" {
-		add("backend-file", "backend-file is empty; name the file to write, e.g. backend-override.tf")
+		add("backend-file", "backend-file is empty; name the file to write, e.g. backend_override.tf")
 	}
 	if !o.SkipTags {
 		if len(o.Tags) > maxTags {

@@ -80,7 +80,7 @@ func TestParseTags(t *testing.T) {
 
 func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	valid := SetupOptions{Region: "eu-west-2", Bucket: "my-state", Key: "a/terraform.tfstate", Table: "locks", LockMethod: LockDynamoDB, BackendFile: "backend-override.tf"}
+	valid := SetupOptions{Region: "eu-west-2", Bucket: "my-state", Key: "a/terraform.tfstate", Table: "locks", LockMethod: LockDynamoDB, BackendFile: "backend_override.tf"}
 	cases := []struct {
 		name   string
 		modify func(o *SetupOptions)

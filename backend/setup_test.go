@@ -87,7 +87,7 @@ func TestSetupFreshAccount(t *testing.T) {
 					assert.Equal(t, want, c.State, "%s: %s", c.Setting, c.Detail)
 				}
 			}
-			assert.Equal(t, StateChanged, checkOf(t, res, ResourceBackendFile, "backend-override.tf").State)
+			assert.Equal(t, StateChanged, checkOf(t, res, ResourceBackendFile, "backend_override.tf").State)
 			assert.Equal(t, StateSkipped, checkOf(t, res, ResourceRunRecord, "run record").State)
 			assert.Equal(t, o.Bucket+"/app/production/terraform.tfstate", res.LockPath)
 
@@ -517,7 +517,7 @@ func TestSetupRaceInGoroutines(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range racers {
 		o := base
-		o.BackendFile = strings.Replace(base.BackendFile, "backend-override.tf", string(rune('a'+i))+"_override.tf", 1)
+		o.BackendFile = strings.Replace(base.BackendFile, "backend_override.tf", string(rune('a'+i))+"_override.tf", 1)
 		s3c, ddb, _ := clients(t, "eu-west-2")
 		wg.Go(func() {
 			<-start
@@ -547,7 +547,7 @@ func TestSetupRaceInProcesses(t *testing.T) {
 	for i := range children {
 		spec, err := json.Marshal(raceChildSpec{
 			Bucket: base.Bucket, Table: base.Table, Region: "eu-west-2", StartUnixNano: start,
-			BackendFile: strings.Replace(base.BackendFile, "backend-override.tf", string(rune('a'+i))+"_override.tf", 1),
+			BackendFile: strings.Replace(base.BackendFile, "backend_override.tf", string(rune('a'+i))+"_override.tf", 1),
 		})
 		require.NoError(t, err)
 		c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$")}

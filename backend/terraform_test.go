@@ -49,13 +49,13 @@ func TestBackendFileWorksWithTerraform(t *testing.T) {
 	s3c, ddb, _ := clients(t, "eu-west-2")
 
 	dir := t.TempDir()
-	// As in the workflow this action replaces, the configuration declares
-	// no backend: backend-override.tf (despite its name not a Terraform
-	// override file, which must end in _override.tf) is the only one.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.tf"), []byte("output \"answer\" {\n  value = 42\n}\n"), 0o644))
+	// The configuration declares an empty backend "s3" block, as most do;
+	// backend_override.tf is a Terraform override file (its name ends in
+	// _override.tf), so its settings are merged over that block.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.tf"), []byte("terraform {\n  backend \"s3\" {}\n}\n\noutput \"answer\" {\n  value = 42\n}\n"), 0o644))
 	o := probeNoPolicy(options(t, "eu-west-2")) // moto refuses object writes under the TLS policy
 	o.LockMethod = LockBoth
-	o.BackendFile = filepath.Join(dir, "backend-override.tf")
+	o.BackendFile = filepath.Join(dir, "backend_override.tf")
 	res, err := Setup(ctx, s3c, ddb, o)
 	require.NoError(t, err)
 

@@ -17,7 +17,7 @@ func TestSetupSummary(t *testing.T) {
 		return &backend.SetupResult{
 			Region: "eu-west-2", Bucket: "text2agent-terraform-state-eu-west-2", Table: "text2agent-terraform-state-lock",
 			StatePath: "text2agent/production/terraform.tfstate", LockPath: "text2agent-terraform-state-eu-west-2/text2agent/production/terraform.tfstate",
-			LockMethod: backend.LockDynamoDB, BackendFile: "infra/backend-override.tf",
+			LockMethod: backend.LockDynamoDB, BackendFile: "infra/backend_override.tf",
 		}
 	}
 	cases := []struct {
@@ -33,7 +33,7 @@ func TestSetupSummary(t *testing.T) {
 				{Resource: backend.ResourceBucket, Setting: backend.SettingTLSPolicy, State: backend.StateSkipped, Detail: "turned off by input"},
 				{Resource: backend.ResourceTable, Setting: backend.SettingTTL, State: backend.StateChanged, Detail: "enabled on ExpiresAt"},
 				{Resource: backend.ResourcePermissions, Setting: "bucket write (s3:PutObject)", State: backend.StateAlreadyRight, Detail: "allowed (probed without writing)"},
-				{Resource: backend.ResourceBackendFile, Setting: "backend-override.tf", State: backend.StateChanged, Detail: "written"},
+				{Resource: backend.ResourceBackendFile, Setting: "backend_override.tf", State: backend.StateChanged, Detail: "written"},
 				{Resource: backend.ResourceRunRecord, Setting: "run record", State: backend.StateChanged, Detail: "run 42 attempt 1 job apply"},
 			}
 			r.RunRecord = &lockcheck.RunRecord{LockPath: r.LockPath, RunID: 42, RunAttempt: 1, Job: "apply", Written: written, Expires: written.Add(lockcheck.DefaultRunRecordTTL)}
@@ -73,8 +73,8 @@ func TestSetupSummary(t *testing.T) {
 
 func TestSetupOutputs(t *testing.T) {
 	t.Parallel()
-	r := &backend.SetupResult{Bucket: "b", Table: "t", LockPath: "b/k", BackendFile: "backend-override.tf"}
-	assert.Equal(t, []Pair{{"BACKEND_FILE", "backend-override.tf"}, {"STATE_BUCKET", "b"}, {"LOCK_TABLE", "t"}, {"LOCK_PATH", "b/k"}}, SetupOutputs(r))
+	r := &backend.SetupResult{Bucket: "b", Table: "t", LockPath: "b/k", BackendFile: "backend_override.tf"}
+	assert.Equal(t, []Pair{{"BACKEND_FILE", "backend_override.tf"}, {"STATE_BUCKET", "b"}, {"LOCK_TABLE", "t"}, {"LOCK_PATH", "b/k"}}, SetupOutputs(r))
 }
 
 func TestBackupSummary(t *testing.T) {
