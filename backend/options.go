@@ -23,6 +23,11 @@ const (
 	LockBoth LockMethod = "both"
 )
 
+// KeepsTable reports whether setup keeps the lock table: Terraform locks
+// in it, or (lock-method s3) it holds the run records that let detect tie
+// .tflock locks to runs. An empty lock-table with lock-method s3 means none.
+func (o SetupOptions) KeepsTable() bool { return o.LockMethod.UsesTable() || o.Table != "" }
+
 // UsesTable reports whether Terraform locks in the DynamoDB table.
 func (m LockMethod) UsesTable() bool { return m == LockDynamoDB || m == LockBoth }
 
@@ -103,7 +108,7 @@ type SetupOptions struct {
 	Region    string // aws-region: the bucket's region
 	Bucket    string // state-bucket
 	Key       string // state-key (default workspace path)
-	Table     string // lock-table; unused when LockMethod is s3
+	Table     string // lock-table; with LockMethod s3 it holds only run records ("" = none)
 	Workspace string // workspace; "" or "default" is the default workspace
 	// WorkspaceKeyPrefix is the backend's workspace_key_prefix; "" means
 	// Terraform's default "env:" (and is not written to the backend file).

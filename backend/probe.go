@@ -66,7 +66,7 @@ func probe(ctx context.Context, s3c S3API, ddb DynamoDBAPI, o SetupOptions) ([]C
 	if o.LockMethod.UsesLockfile() {
 		fns = append(fns, func(ctx context.Context) (Check, error) { return probeS3Delete(ctx, s3c, o.Bucket, probeKey) })
 	}
-	if o.LockMethod.UsesTable() {
+	if o.KeepsTable() {
 		fns = append(fns,
 			func(ctx context.Context) (Check, error) { return probeTableRead(ctx, ddb, o.Table) },
 			func(ctx context.Context) (Check, error) { return probeTableWrite(ctx, ddb, o.Table, false) },

@@ -36,7 +36,7 @@ func Setup(ctx context.Context, s3c S3API, ddb DynamoDBAPI, o SetupOptions) (*Se
 		LockMethod:  o.LockMethod,
 		BackendFile: o.BackendFile,
 	}
-	if o.LockMethod.UsesTable() {
+	if o.KeepsTable() {
 		res.Table = o.Table
 	}
 	finish := func(err error) (*SetupResult, error) {
@@ -48,8 +48,8 @@ func Setup(ctx context.Context, s3c S3API, ddb DynamoDBAPI, o SetupOptions) (*Se
 	err := parallel(
 		func() (err error) { bucketChecks, err = ensureBucket(ctx, s3c, o); return },
 		func() (err error) {
-			if !o.LockMethod.UsesTable() {
-				tableChecks = []Check{tableCheck(SettingExists, StateSkipped, "lock-method %s uses no table", o.LockMethod)}
+			if !o.KeepsTable() {
+				tableChecks = []Check{tableCheck(SettingExists, StateSkipped, "lock-method %s with no lock-table keeps no table", o.LockMethod)}
 				return nil
 			}
 			tableChecks, err = ensureTable(ctx, ddb, o)
@@ -91,8 +91,8 @@ func writeRunRecord(ctx context.Context, ddb DynamoDBAPI, o SetupOptions) (Check
 	if o.RunRecord == nil {
 		return check(StateSkipped, "not running in GitHub Actions"), nil, nil
 	}
-	if !o.LockMethod.UsesTable() {
-		return check(StateSkipped, "lock-method %s keeps no lock table to hold it", o.LockMethod), nil, nil
+	if !o.KeepsTable() {
+		return check(StateSkipped, "lock-method %s with no lock-table keeps no table to hold it", o.LockMethod), nil, nil
 	}
 	r := *o.RunRecord
 	r.LockPath = o.LockPath()

@@ -46,10 +46,14 @@ func TestSetupFreshAccount(t *testing.T) {
 		kms    string
 		tags   map[string]string
 		policy bool // TLS policy on and probe off, or the other way round
+		// noTable empties lock-table: with lock-method s3 there is then no
+		// table at all (and no run record).
+		noTable bool
 	}{
 		{name: "eu-west-2 dynamodb SSE-S3", region: "eu-west-2", method: LockDynamoDB, policy: true},
 		{name: "us-east-1 takes no location constraint", region: "us-east-1", method: LockDynamoDB},
-		{name: "s3 lock file only", region: "eu-west-2", method: LockS3},
+		{name: "s3 lock file only: the table holds run records", region: "eu-west-2", method: LockS3},
+		{name: "s3 lock file only, no lock-table", region: "eu-west-2", method: LockS3, noTable: true},
 		{name: "both with KMS and tags", region: "eu-central-1", method: LockBoth, kms: "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", tags: map[string]string{"team": "platform", "cost-centre": "42"}, policy: true},
 		{name: "both with tags, probed", region: "eu-west-2", method: LockBoth, tags: map[string]string{"team": "platform"}},
 	}
@@ -63,6 +67,10 @@ func TestSetupFreshAccount(t *testing.T) {
 				o = policyNoProbe(options(t, tc.region))
 			}
 			o.LockMethod, o.KMSKeyID, o.Tags = tc.method, tc.kms, tc.tags
+			table := o.Table
+			if tc.noTable {
+				o.Table = ""
+			}
 
 			res, err := Setup(ctx, s3c, ddb, o)
 			require.NoError(t, err)
@@ -71,7 +79,7 @@ func TestSetupFreshAccount(t *testing.T) {
 				switch c.Resource {
 				case ResourceBucket, ResourceTable:
 					want := StateChanged
-					if c.Setting == SettingTags && len(tc.tags) == 0 || c.Resource == ResourceTable && !tc.method.UsesTable() ||
+					if c.Setting == SettingTags && len(tc.tags) == 0 || c.Resource == ResourceTable && !o.KeepsTable() ||
 						c.Setting == SettingTLSPolicy && !tc.policy {
 						want = StateSkipped
 					}
@@ -126,10 +134,10 @@ func TestSetupFreshAccount(t *testing.T) {
 			}
 
 			// The table, read back.
-			dt, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &o.Table})
-			if !tc.method.UsesTable() {
+			dt, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
+			if !o.KeepsTable() {
 				var nf *dtypes.ResourceNotFoundException
-				assert.ErrorAs(t, err, &nf, "lock-method s3 must not create a table")
+				assert.ErrorAs(t, err, &nf, "lock-method s3 with no lock-table must not create a table")
 				return
 			}
 			require.NoError(t, err)
@@ -181,12 +189,12 @@ func TestSetupExistingBackendOnlyReads(t *testing.T) {
 			require.NoError(t, err)
 
 			wantWrites := []string(nil)
-			if method.UsesTable() {
+			if o.KeepsTable() {
 				wantWrites = []string{"DynamoDB.PutItem"} // the run record
 			}
 			assert.Equal(t, wantWrites, calls.Writes(), "calls: %v", calls.Calls())
 			for _, c := range res.Checks {
-				if c.Resource == ResourceRunRecord && method.UsesTable() {
+				if c.Resource == ResourceRunRecord && o.KeepsTable() {
 					assert.Equal(t, StateChanged, c.State)
 					continue
 				}
@@ -202,7 +210,7 @@ func TestSetupExistingBackendOnlyReads(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, objs.Versions)
 			assert.Empty(t, objs.DeleteMarkers)
-			if method.UsesTable() {
+			if o.KeepsTable() {
 				scan, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: &o.Table})
 				require.NoError(t, err)
 				require.Len(t, scan.Items, 1)
