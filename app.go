@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -142,14 +144,19 @@ func (a *app) backup(ctx context.Context) (int, error) {
 
 func (a *app) buildLayer(ctx context.Context) (int, error) {
 	o := a.cfg.Layer
-	if o.IndexToken != "" && a.cfg.InActions {
-		a.action.AddMask(o.IndexToken)
+	if a.cfg.InActions {
+		for _, secret := range indexSecrets(o) {
+			a.action.AddMask(secret)
+		}
 	}
 	o.Progress = a.stderr
 	res, err := layer.Build(ctx, o)
 	if err != nil {
-		var ie *layer.NoWheelError
-		if errors.As(err, &ie) {
+		// No fitting wheel, or a package the index does not have: the
+		// requirements input must change. Anything else is a failure.
+		var nw *layer.NoWheelError
+		var hs *layer.HTTPStatusError
+		if errors.As(err, &nw) || (errors.As(err, &hs) && hs.StatusCode == http.StatusNotFound) {
 			return exitInput, &inputError{err}
 		}
 		return exitFailure, err
@@ -159,6 +166,23 @@ func (a *app) buildLayer(ctx context.Context) (int, error) {
 		a.warnf("%s", w)
 	}
 	return a.finish(report.LayerOutputs(res), report.LayerSummary(res))
+}
+
+// indexSecrets are the credentials of a private index, to mask in logs:
+// the token, and the password (or token-as-user) inside index-url.
+func indexSecrets(o layer.Options) []string {
+	var out []string
+	if o.IndexToken != "" {
+		out = append(out, o.IndexToken)
+	}
+	if u, err := url.Parse(o.IndexURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			out = append(out, p)
+		} else if name := u.User.Username(); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // finish writes a mode's outputs and step summary when running in Actions.

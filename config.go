@@ -369,7 +369,12 @@ func (cfg *Config) fillLayer(s settings, errs *[]error) {
 		Requirements: reqs, PythonVersion: s["python-version"], Architecture: s["architecture"], Glibc: s["glibc"],
 		Output: s["output"], IndexURL: s["index-url"], IndexToken: s["index-token"],
 	}
-	if err := cfg.Layer.Validate(); err != nil {
+	check := cfg.Layer
+	if err != nil {
+		// Already reported; validate the other inputs without repeating it.
+		check.Requirements = layer.DefaultRequirements()
+	}
+	if err := check.Validate(); err != nil {
 		*errs = append(*errs, err)
 	}
 }

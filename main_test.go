@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/actiontest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
+	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
@@ -275,4 +276,20 @@ func TestBinaryHostileLockContent(t *testing.T) {
 	}
 	assert.NotContains(t, rn.Summary(), "<script>")
 	assert.Contains(t, rn.Stdout, "::warning::no github-token")
+}
+
+func TestLayerInputsReportedOnceEach(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig([]string{"build-layer", "--requirements", "psycopg2-binary>=2.9\n", "--architecture", "sparc"}, envFunc(nil), &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "psycopg2-binary>=2.9")
+	assert.Contains(t, err.Error(), "sparc")
+	assert.NotContains(t, err.Error(), "no packages to install", "a bad requirement is reported once, not again as 'no packages'")
+}
+
+func TestIndexSecretsAreMasked(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, []string{"tok", "s3cret"}, indexSecrets(layer.Options{IndexToken: "tok", IndexURL: "https://bob:s3cret@pypi.internal/simple/"}))
+	assert.Equal(t, []string{"ghp_abc"}, indexSecrets(layer.Options{IndexURL: "https://ghp_abc@pypi.internal/simple/"}))
+	assert.Empty(t, indexSecrets(layer.Options{IndexURL: "https://pypi.org/simple/"}))
 }
