@@ -201,12 +201,13 @@ const (
 
 // workdir is one Terraform root module using the backend.
 type workdir struct {
-	t   *testing.T
-	b   *backend
-	bin string
-	dir string
-	key string
-	env []string
+	t      *testing.T
+	b      *backend
+	bin    string
+	dir    string
+	key    string
+	method lockMethod
+	env    []string
 }
 
 const mainTF = `terraform {
@@ -249,7 +250,7 @@ func newWorkdir(t *testing.T, b *backend, key string, method lockMethod) *workdi
 	require.NoError(t, os.WriteFile(cli, nil, 0o644))
 	env := append(os.Environ(), b.srv.Env()...)
 	env = append(env, "TF_CLI_CONFIG_FILE="+cli, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_INPUT=0")
-	w := &workdir{t: t, b: b, bin: bin, dir: dir, key: key, env: env}
+	w := &workdir{t: t, b: b, bin: bin, dir: dir, key: key, method: method, env: env}
 	w.mustRun("init", "-input=false", "-backend-config=backend.hcl")
 	return w
 }
@@ -375,11 +376,23 @@ func (g *guard) inputs(mode string, extra map[string]string) map[string]string {
 	return in
 }
 
-// record writes the run record setup writes before Terraform runs.
-func (g *guard) record(lockPath string, runID int64) {
-	require.NoError(g.b.t, lockcheck.WriteRunRecord(context.Background(), g.b.ddb, g.b.table, lockcheck.RunRecord{
-		LockPath: lockPath, Repository: "octo/infra", RunID: runID, RunAttempt: 1, Job: "terraform-apply",
-		Workflow: "terraform", Written: time.Now().Add(-time.Second)}))
+// setup runs mode: setup as job "terraform-apply" of the given run, as the
+// reusable workflow does before Terraform: it writes the run record that
+// ties a future lock on this state to that run. It returns the lock path.
+func (g *guard) setup(w *workdir, workspace string, runID int64) string {
+	g.b.t.Helper()
+	method := map[lockMethod]string{withDynamoDB: "dynamodb", withLockfile: "s3", withDynamoDB | withLockfile: "both"}[w.method]
+	in := g.inputs("setup", map[string]string{
+		"state-bucket": g.b.bucket, "state-key": w.key, "workspace": workspace, "lock-method": method,
+		"working-directory": g.b.t.TempDir(),
+		// moto refuses object writes to a bucket with a Deny-with-condition policy.
+		"skip-enforced-tls": "true",
+	})
+	code := g.Run(in, fmt.Sprintf("GITHUB_RUN_ID=%d", runID), "GITHUB_JOB=terraform-apply")
+	require.Equal(g.b.t, 0, code, g.Stdout)
+	out := g.Outputs()
+	require.NotEmpty(g.b.t, out["LOCK_PATH"], g.Stdout)
+	return out["LOCK_PATH"]
 }
 
 func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
@@ -393,7 +406,7 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 	require.True(t, ok, "a first apply leaves state and its digest")
 
 	g := newGuard(t, b, gh)
-	g.record(lockPath, 5001)
+	require.Equal(t, lockPath, g.setup(w, "default", 5001))
 	gh.set(5001, "in_progress")
 	tf := w.applyHolding(120, lockPath, withDynamoDB)
 	tf.kill9(t)
@@ -439,7 +452,7 @@ func TestRunningApplyIsNeverTouched(t *testing.T) {
 	lockPath := b.bucket + "/" + key
 	w := newWorkdir(t, b, key, withDynamoDB)
 	g := newGuard(t, b, gh)
-	g.record(lockPath, 6001)
+	require.Equal(t, lockPath, g.setup(w, "default", 6001))
 	gh.set(6001, "in_progress")
 	tf := w.applyHolding(8, lockPath, withDynamoDB)
 
@@ -484,7 +497,7 @@ func TestRelockedBetweenDetectAndUnlockSurvives(t *testing.T) {
 	lockPath := b.bucket + "/" + key
 	w := newWorkdir(t, b, key, withDynamoDB)
 	g := newGuard(t, b, gh)
-	g.record(lockPath, 7001)
+	require.Equal(t, lockPath, g.setup(w, "default", 7001))
 	gh.set(7001, "completed")
 	first := w.applyHolding(120, lockPath, withDynamoDB)
 	first.kill9(t)
@@ -496,7 +509,7 @@ func TestRelockedBetweenDetectAndUnlockSurvives(t *testing.T) {
 
 	// Meanwhile someone releases it by hand and a new Terraform takes the state.
 	w.mustRun("force-unlock", "-force", oldID)
-	g.record(lockPath, 7002)
+	g.setup(w, "default", 7002)
 	gh.set(7002, "in_progress")
 	second := w.applyHolding(8, lockPath, withDynamoDB)
 	item, _ := b.item(lockPath)
@@ -524,8 +537,8 @@ func TestWorkspacesAndTwoStatesShareOneTable(t *testing.T) {
 	appPath := lockcheck.WorkspacePath(b.bucket, appKey, "", "staging")
 	netPath := lockcheck.WorkspacePath(b.bucket, netKey, "", "default")
 	require.Contains(t, appPath, "/env:/staging/")
-	g.record(appPath, 8001)
-	g.record(netPath, 8002)
+	require.Equal(t, appPath, g.setup(app, "staging", 8001))
+	require.Equal(t, netPath, g.setup(net, "default", 8002))
 	gh.set(8001, "completed")
 	gh.set(8002, "completed")
 	a := app.applyHolding(120, appPath, withDynamoDB)
@@ -565,7 +578,7 @@ func TestS3LockFiles(t *testing.T) {
 			lockPath := b.bucket + "/" + key
 			w := newWorkdir(t, b, key, tc.method)
 			g := newGuard(t, b, gh)
-			g.record(lockPath, 9001)
+			require.Equal(t, lockPath, g.setup(w, "default", 9001))
 			gh.set(9001, "completed")
 			w.applyHolding(120, lockPath, tc.method).kill9(t)
 			body, ok := b.object(key + lockcheck.LockFileSuffix)
