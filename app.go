@@ -38,8 +38,7 @@ type app struct {
 	stderr io.Writer
 	action *githubactions.Action
 	now    func() time.Time
-	// newRuns builds the GitHub client; tests may replace it.
-	retry lockcheck.RetryPolicy
+	retry  lockcheck.RetryPolicy
 }
 
 // run is the whole program: parse, dispatch, map the error to an exit code.
@@ -187,7 +186,7 @@ func indexSecrets(o layer.Options) []string {
 
 // finish writes a mode's outputs and step summary when running in Actions.
 func (a *app) finish(pairs []report.Pair, summary string) (int, error) {
-	if err := a.writeOutputs(pairs, false); err != nil {
+	if err := a.writeOutputs(pairs); err != nil {
 		return exitFailure, err
 	}
 	if err := report.AppendSummary(a.cfg.Runner.Summary, summary); err != nil {
@@ -291,8 +290,15 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 	if err != nil {
 		return err
 	}
-	if err := a.writeOutputs(pairs, true); err != nil {
+	if err := a.writeOutputs(pairs); err != nil {
 		return err
+	}
+	exported, dropped := report.ForEnvironment(pairs)
+	if err := report.AppendFileCommand(a.cfg.Runner.Env, exported); err != nil {
+		return err
+	}
+	for _, name := range dropped {
+		a.warnf("%s is too large to export to the environment of later steps (Linux limits one variable to 128 KiB); read it from the step output instead", name)
 	}
 	report.Annotate(a.action, det)
 	return report.AppendSummary(a.cfg.Runner.Summary, report.DetectSummary(det, storeNames(stores)))
@@ -322,7 +328,7 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 		if err != nil {
 			return exitFailure, err
 		}
-		if err := a.writeOutputs(pairs, false); err != nil {
+		if err := a.writeOutputs(pairs); err != nil {
 			return exitFailure, err
 		}
 		if err := report.AppendSummary(a.cfg.Runner.Summary, report.UnlockSummary(results)); err != nil {
@@ -347,16 +353,9 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 	return exitOK, nil
 }
 
-// writeOutputs writes step outputs and, when export is set, the same
-// values to GITHUB_ENV for later steps of the job.
-func (a *app) writeOutputs(pairs []report.Pair, export bool) error {
-	if err := report.AppendFileCommand(a.cfg.Runner.Output, pairs); err != nil {
-		return err
-	}
-	if export {
-		return report.AppendFileCommand(a.cfg.Runner.Env, pairs)
-	}
-	return nil
+// writeOutputs writes step outputs.
+func (a *app) writeOutputs(pairs []report.Pair) error {
+	return report.AppendFileCommand(a.cfg.Runner.Output, pairs)
 }
 
 func (a *app) warnf(format string, args ...any) {

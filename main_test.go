@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,10 +172,13 @@ func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *actiontes
 
 // fakeRunsAPI answers GET /repos/octo/infra/actions/runs/{id} with the
 // given statuses and counts requests per path.
-func fakeRunsAPI(t *testing.T, statuses map[int64]string) (*httptest.Server, map[string]int) {
+func fakeRunsAPI(t *testing.T, statuses map[int64]string) (*httptest.Server, func(path string) int) {
+	var mu sync.Mutex
 	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		seen[r.URL.Path]++
+		mu.Unlock()
 		var id int64
 		if _, err := fmt.Sscanf(r.URL.Path, "/repos/octo/infra/actions/runs/%d", &id); err != nil || statuses[id] == "" {
 			w.WriteHeader(http.StatusNotFound)
@@ -189,7 +193,11 @@ func fakeRunsAPI(t *testing.T, statuses map[int64]string) (*httptest.Server, map
 		fmt.Fprintf(w, `{"id":%d,"name":"terraform","run_attempt":1,"status":%q,"conclusion":%s,"html_url":"https://github.com/octo/infra/actions/runs/%d"}`, id, status, concl, id)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, seen
+	return srv, func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[path]
+	}
 }
 
 func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
@@ -225,8 +233,8 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	assert.Contains(t, rn.Summary(), "Active locks: blocked (1 active, 2 stale)")
 	assert.Contains(t, rn.Stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
 	assert.Contains(t, rn.Stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
-	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/41"])
-	assert.Equal(t, 1, seen["/repos/octo/infra/actions/runs/42"])
+	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/41"))
+	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42"))
 
 	base["fail-on-active"] = "false"
 	assert.Equal(t, exitOK, rn.Run(base), rn.Stdout)

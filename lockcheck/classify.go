@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -170,6 +171,41 @@ func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecor
 		}
 	}
 	return c.byAge(v, "no owning run identified")
+}
+
+// maxConcurrentRunLookups bounds parallel GitHub requests, far below the
+// API's secondary limit on concurrent requests.
+const maxConcurrentRunLookups = 4
+
+// Prefetch asks GitHub about every candidate owner of locks at once (a few
+// at a time), so that Classify then finds the answers cached. Errors are
+// kept with the answers and reported by Classify.
+func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRecord) {
+	if c.Runs == nil {
+		return
+	}
+	seen := map[RunRef]bool{}
+	var refs []RunRef
+	for _, l := range locks {
+		for _, cand := range c.candidates(l, records) {
+			ref := RunRef{Repository: cand.ref.Repository, ID: cand.ref.ID}
+			if !seen[ref] && !c.isCurrentRun(ref) {
+				seen[ref] = true
+				refs = append(refs, ref)
+			}
+		}
+	}
+	sem := make(chan struct{}, maxConcurrentRunLookups)
+	var wg sync.WaitGroup
+	for _, ref := range refs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_, _ = c.Runs.Run(ctx, ref.Repository, ref.ID)
+		}()
+	}
+	wg.Wait()
 }
 
 // byAge applies the original scripts' rules, used when no owner decided.

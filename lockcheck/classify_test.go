@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 // fakeRuns is a hand-written Runs: fixed answers, and a count of questions.
 type fakeRuns struct {
+	mu      sync.Mutex
 	runs    map[int64]RunState
 	errs    map[int64]error
 	jobs    []RunnerJob
@@ -20,6 +22,8 @@ type fakeRuns struct {
 }
 
 func (f *fakeRuns) Run(_ context.Context, repo string, id int64) (RunState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.asked == nil {
 		f.asked = map[int64]int{}
 	}

@@ -59,6 +59,7 @@ func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
 		return nil, err
 	}
 	det := &Detection{Records: len(records), Skipped: skipped}
+	d.Classifier.Prefetch(ctx, locks, records)
 	for _, l := range locks {
 		det.Verdicts = append(det.Verdicts, d.Classifier.Classify(ctx, l, records))
 	}

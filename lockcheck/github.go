@@ -52,11 +52,14 @@ type GitHubRuns struct {
 	MaxLiveRuns int
 
 	mu      sync.Mutex
-	runs    map[string]runAnswer
+	runs    map[string]*runAnswer
 	runners map[string]runnersAnswer
 }
 
+// runAnswer is one run's answer; done closes when it is known, so that
+// concurrent askers of the same run share one request.
 type runAnswer struct {
+	done  chan struct{}
 	state RunState
 	err   error
 }
@@ -85,7 +88,7 @@ func NewGitHubRuns(apiURL, token string, base http.RoundTripper, policy RetryPol
 		c = c.WithAuthToken(token)
 	}
 	c.BaseURL = u
-	return &GitHubRuns{client: c, MaxLiveRuns: 50, runs: map[string]runAnswer{}, runners: map[string]runnersAnswer{}}, nil
+	return &GitHubRuns{client: c, MaxLiveRuns: 50, runs: map[string]*runAnswer{}, runners: map[string]runnersAnswer{}}, nil
 }
 
 // ErrRunNotFound means GitHub answered 404 for the run: it was deleted, or
@@ -94,15 +97,24 @@ var ErrRunNotFound = errors.New("workflow run not found (deleted, or not visible
 
 // Run implements Runs.
 func (g *GitHubRuns) Run(ctx context.Context, repository string, id int64) (RunState, error) {
-	key := fmt.Sprintf("%s#%d", repository, id)
+	key := fmt.Sprintf("%s#%d", strings.ToLower(repository), id)
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if a, ok := g.runs[key]; ok {
-		return a.state, a.err
+	a, asked := g.runs[key]
+	if !asked {
+		a = &runAnswer{done: make(chan struct{})}
+		g.runs[key] = a
 	}
-	state, err := g.fetchRun(ctx, repository, id)
-	g.runs[key] = runAnswer{state, err}
-	return state, err
+	g.mu.Unlock()
+	if !asked {
+		a.state, a.err = g.fetchRun(ctx, repository, id)
+		close(a.done)
+	}
+	select {
+	case <-a.done:
+		return a.state, a.err
+	case <-ctx.Done():
+		return RunState{}, ctx.Err()
+	}
 }
 
 func (g *GitHubRuns) fetchRun(ctx context.Context, repository string, id int64) (RunState, error) {

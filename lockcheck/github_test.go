@@ -238,3 +238,48 @@ func TestNewGitHubRunsRejectsBadURL(t *testing.T) {
 	_, err := NewGitHubRuns("api.github.com", "", nil, DefaultRetryPolicy())
 	assert.ErrorContains(t, err, `github-api-url "api.github.com" is not an absolute URL`)
 }
+
+func TestGitHubRunsConcurrentAskersShareOneRequest(t *testing.T) {
+	t.Parallel()
+	f, srv := newFakeGitHub(t)
+	f.runs[7] = runJSON(7, "in_progress", "", 1)
+	g, err := NewGitHubRuns(srv.URL, "test-token", nil, DefaultRetryPolicy())
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := g.Run(context.Background(), "octo/infra", 7)
+			assert.NoError(t, err)
+			assert.Equal(t, "in_progress", st.Status)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int64(1), f.total.Load())
+}
+
+func TestPrefetchAsksEachCandidateRunOnce(t *testing.T) {
+	t.Parallel()
+	f, srv := newFakeGitHub(t)
+	for id := int64(1); id <= 6; id++ {
+		f.runs[id] = runJSON(id, "completed", "cancelled", 1)
+	}
+	g, err := NewGitHubRuns(srv.URL, "test-token", nil, DefaultRetryPolicy())
+	require.NoError(t, err)
+	cl := &Classifier{Policy: Policy{ActiveWithin: time.Minute, StaleAfter: time.Hour, Repository: "octo/infra",
+		Current: RunRef{Repository: "octo/infra", ID: 6, Attempt: 1}}, Runs: g, Now: func() time.Time { return now }}
+	var locks []Lock
+	var records []RunRecord
+	for i := 0; i < 12; i++ {
+		l := lockAged(time.Hour, "x@h")
+		locks = append(locks, l)
+		records = append(records, record(int64(i%6+1), 1, time.Minute, time.Hour)) // 12 locks, 6 runs, run 6 is this one
+	}
+	cl.Prefetch(context.Background(), locks, records)
+	assert.Equal(t, int64(5), f.total.Load(), "five distinct runs asked; the current run never")
+	for _, l := range locks {
+		cl.Classify(context.Background(), l, records)
+	}
+	assert.Equal(t, int64(5), f.total.Load(), "classification finds every answer cached")
+}

@@ -82,6 +82,11 @@ func (u *Unlocker) Unlock(ctx context.Context, approved []Approved) ([]UnlockRes
 		byID[l.ID()] = append(byID[l.ID()], l)
 		byPath[l.LockPath] = append(byPath[l.LockPath], l)
 	}
+	var approvedLocks []Lock
+	for _, a := range approved {
+		approvedLocks = append(approvedLocks, byID[a.ID]...)
+	}
+	u.Classifier.Prefetch(ctx, approvedLocks, records)
 	var results []UnlockResult
 	for _, a := range approved {
 		results = append(results, u.unlockOne(ctx, a, byID[a.ID], byPath, records))

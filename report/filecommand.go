@@ -106,6 +106,24 @@ func ParseFileCommand(data []byte) (map[string]string, error) {
 	return out, sc.Err()
 }
 
+// MaxExportedValue bounds what is exported to $GITHUB_ENV: Linux refuses
+// to start a process with one environment string over 128 KiB, so a larger
+// value would make every later step of the job fail to start.
+const MaxExportedValue = 64 << 10
+
+// ForEnvironment splits pairs into those small enough to export to later
+// steps and the names of those that are not.
+func ForEnvironment(pairs []Pair) (exported []Pair, dropped []string) {
+	for _, p := range pairs {
+		if len(p.Name)+1+len(p.Value) > MaxExportedValue {
+			dropped = append(dropped, p.Name)
+			continue
+		}
+		exported = append(exported, p)
+	}
+	return exported, dropped
+}
+
 // AppendSummary appends Markdown to $GITHUB_STEP_SUMMARY.
 func AppendSummary(path, markdown string) error {
 	if path == "" {

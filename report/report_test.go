@@ -147,3 +147,12 @@ func TestDetectTableNeutralisesTerminalEscapes(t *testing.T) {
 	assert.NotContains(t, b.String(), "\x1b")
 	assert.Contains(t, b.String(), `\x1b[31mred\x07`)
 }
+
+func TestForEnvironmentDropsHugeValues(t *testing.T) {
+	t.Parallel()
+	small := Pair{"LOCK_IDS", "a,b"}
+	huge := Pair{"LOCK_DETAILS", strings.Repeat("x", MaxExportedValue)}
+	exported, dropped := ForEnvironment([]Pair{small, huge})
+	assert.Equal(t, []Pair{small}, exported)
+	assert.Equal(t, []string{"LOCK_DETAILS"}, dropped)
+}

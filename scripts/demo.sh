@@ -33,7 +33,7 @@ moto_server -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 tf_pid=""
 cleanup() {
-	[ -n "$tf_pid" ] && kill -9 -- "-$tf_pid" 2>/dev/null || true
+	if [ -n "$tf_pid" ]; then kill -9 -- "-$tf_pid" 2>/dev/null || true; fi
 	kill "$moto_pid" 2>/dev/null || true
 }
 trap cleanup EXIT

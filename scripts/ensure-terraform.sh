@@ -14,10 +14,11 @@ version_of() { # prints "major minor" of a terraform/tofu binary
 	"$1" version -json 2>/dev/null | sed -n 's/.*"terraform_version": *"\([0-9]*\)\.\([0-9]*\)\..*/\1 \2/p' | head -n1
 }
 at_least() { # bin major minor
-	local v; v=$(version_of "$1") || return 1
+	local v major minor
+	v=$(version_of "$1") || return 1
 	[ -n "$v" ] || return 1
-	set -- $v "$2" "$3"
-	[ "$1" -gt "$3" ] || { [ "$1" -eq "$3" ] && [ "$2" -ge "$4" ]; }
+	read -r major minor <<<"$v"
+	[ "$major" -gt "$2" ] || { [ "$major" -eq "$2" ] && [ "$minor" -ge "$3" ]; }
 }
 
 tf=""

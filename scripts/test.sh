@@ -32,7 +32,7 @@ export TFSTATE_GUARD_TERRAFORM TFSTATE_GUARD_TERRAFORM_LOCKFILE
 "$TFSTATE_GUARD_TERRAFORM_LOCKFILE" version | head -n1
 
 log "gofmt and go vet"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+unformatted=$(find . -name '*.go' -not -path './.cache/*' -not -path './demo-work/*' -print0 | xargs -0 gofmt -l)
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 go vet ./...
 
