@@ -37,7 +37,13 @@ unformatted=$(find . -name '*.go' -not -path './.cache/*' -not -path './demo-wor
 go vet ./...
 
 log "go test -race ./..."
-go test -race -count=1 -timeout 20m ./...
+mkdir -p .cache
+set +e
+go test -race -count=1 -timeout 20m -json ./... | python3 scripts/gotest-summary.py .cache/test-counts
+test_status=${PIPESTATUS[0]}
+set -e
+echo "go test: $(cat .cache/test-counts)"
+[ "$test_status" -eq 0 ] || die "go test failed (exit $test_status)"
 
 log "actionlint"
 scripts/actionlint.sh
@@ -54,3 +60,4 @@ log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
 
 log "all checks passed"
+echo "tests: $(cat .cache/test-counts)"
