@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/actiontest"
+	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
@@ -140,31 +141,15 @@ func lockTable(t *testing.T) (*motoserver.Server, *dynamodb.Client, string) {
 	t.Helper()
 	srv := motoserver.Shared(t)
 	ddb := srv.DynamoDB("eu-west-2")
-	name := fmt.Sprintf("locks-%d", time.Now().UnixNano())
-	_, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
-	})
-	require.NoError(t, err)
+	name := locktest.UniqueName("locks")
+	locktest.CreateTable(t, ddb, name)
 	return srv, ddb, name
 }
 
-func put(t *testing.T, ddb *dynamodb.Client, table string, attrs map[string]string) {
-	t.Helper()
-	item := map[string]types.AttributeValue{}
-	for k, v := range attrs {
-		item[k] = &types.AttributeValueMemberS{Value: v}
-	}
-	_, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item})
-	require.NoError(t, err)
-}
-
-func info(id, path, who string, created time.Time) string {
-	return fmt.Sprintf(`{"ID":%q,"Operation":"OperationTypeApply","Info":"","Who":%q,"Version":"1.11.4","Created":%q,"Path":%q}`,
-		id, who, created.UTC().Format(time.RFC3339Nano), path)
-}
+var (
+	put  = locktest.PutItem
+	info = locktest.InfoJSON
+)
 
 func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *actiontest.Runner {
 	return actiontest.New(t, binary, append(srv.Env(), extra...)...)

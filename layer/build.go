@@ -81,7 +81,7 @@ func build(ctx context.Context, o Options, red redactor) (*Result, error) {
 		}
 	}
 	if plan.unzipped > o.unzippedLimit {
-		return nil, fmt.Errorf("the layer would take %s unzipped, over Lambda's limit of %s for a function and all its layers; drop packages from requirements", humanBytes(plan.unzipped), humanBytes(o.unzippedLimit))
+		return nil, fmt.Errorf("the layer would take %s unzipped, over Lambda's limit of %s for a function and all its layers; drop packages from requirements", HumanBytes(plan.unzipped), HumanBytes(o.unzippedLimit))
 	}
 	res.UnzippedSize = plan.unzipped
 	res.Files = plan.files
@@ -93,9 +93,9 @@ func build(ctx context.Context, o Options, red redactor) (*Result, error) {
 	res.Size = size
 	res.SHA256Base64 = base64.StdEncoding.EncodeToString(sum)
 	if size > o.directUploadLimit {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the layer zip is %s, over Lambda's %s direct-upload limit; upload it to S3 and publish it from there (s3_bucket and s3_key of aws_lambda_layer_version)", humanBytes(size), humanBytes(o.directUploadLimit)))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the layer zip is %s, over Lambda's %s direct-upload limit; upload it to S3 and publish it from there (s3_bucket and s3_key of aws_lambda_layer_version)", HumanBytes(size), HumanBytes(o.directUploadLimit)))
 	}
-	p.printf("wrote %s: %s, %s unzipped, %d files, sha256 (base64) %s", o.Output, humanBytes(size), humanBytes(plan.unzipped), plan.files, res.SHA256Base64)
+	p.printf("wrote %s: %s, %s unzipped, %d files, sha256 (base64) %s", o.Output, HumanBytes(size), HumanBytes(plan.unzipped), plan.files, res.SHA256Base64)
 	return res, nil
 }
 

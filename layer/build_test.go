@@ -372,7 +372,7 @@ func TestBuildWarnings(t *testing.T) {
 		"glibc 2.34 is newer than the python3.11 Lambda runtime's 2.26; wheels chosen for it may fail to load there",
 		"the index gave no sha256 for tiny_dep-1.0-py3-none-any.whl and requirements line 1 has no --hash; its content is unverified",
 		"requirements line 1: extras [extra] of tiny-dep add no packages here, since dependencies are not resolved; pin their packages too",
-		fmt.Sprintf("the layer zip is %s, over Lambda's 100 B direct-upload limit; upload it to S3 and publish it from there (s3_bucket and s3_key of aws_lambda_layer_version)", humanBytes(res.Size)),
+		fmt.Sprintf("the layer zip is %s, over Lambda's 100 B direct-upload limit; upload it to S3 and publish it from there (s3_bucket and s3_key of aws_lambda_layer_version)", HumanBytes(res.Size)),
 	}, res.Warnings)
 }
 

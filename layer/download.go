@@ -50,9 +50,9 @@ func (m *meter) Write(b []byte) (int, error) {
 	if now := m.p.now(); now.Sub(m.last) >= progressEvery {
 		m.last = now
 		if m.total > 0 {
-			m.p.printf("  %s: %s of %s (%d%%)", m.name, humanBytes(m.done), humanBytes(m.total), m.done*100/m.total)
+			m.p.printf("  %s: %s of %s (%d%%)", m.name, HumanBytes(m.done), HumanBytes(m.total), m.done*100/m.total)
 		} else {
-			m.p.printf("  %s: %s", m.name, humanBytes(m.done))
+			m.p.printf("  %s: %s", m.name, HumanBytes(m.done))
 		}
 	}
 	return len(b), nil
@@ -108,10 +108,10 @@ type downloaded struct {
 func (c *indexClient) download(ctx context.Context, r Requirement, f indexFile, path string, p *progress) (downloaded, error) {
 	start := p.now()
 	if f.Size > maxWheelSize {
-		return downloaded{}, fmt.Errorf("%s is %s, more than a layer can hold unzipped (%s)", f.Filename, humanBytes(f.Size), humanBytes(MaxUnzippedSize))
+		return downloaded{}, fmt.Errorf("%s is %s, more than a layer can hold unzipped (%s)", f.Filename, HumanBytes(f.Size), HumanBytes(MaxUnzippedSize))
 	}
 	if f.Size >= 0 {
-		p.printf("downloading %s (%s)", f.Filename, humanBytes(f.Size))
+		p.printf("downloading %s (%s)", f.Filename, HumanBytes(f.Size))
 	} else {
 		p.printf("downloading %s", f.Filename)
 	}
@@ -134,7 +134,7 @@ func (c *indexClient) download(ctx context.Context, r Requirement, f indexFile, 
 		return downloaded{}, fmt.Errorf("requirements line %d: %s has sha256 %s, which none of the --hash pins of %s allows (%s); if the release really changed, update the pin, else check the index",
 			r.Line, f.Filename, got.sha256, r, strings.Join(r.Hashes, ", "))
 	}
-	p.printf("downloaded %s: %s in %s, sha256 %s", f.Filename, humanBytes(got.size), p.now().Sub(start).Round(time.Millisecond), got.sha256)
+	p.printf("downloaded %s: %s in %s, sha256 %s", f.Filename, HumanBytes(got.size), p.now().Sub(start).Round(time.Millisecond), got.sha256)
 	return got, nil
 }
 
@@ -152,7 +152,7 @@ func (c *indexClient) downloadOnce(ctx context.Context, f indexFile, path string
 		return downloaded{}, &HTTPStatusError{URL: displayURL(f.URL), StatusCode: resp.StatusCode, Status: resp.Status}
 	}
 	if resp.ContentLength > maxWheelSize {
-		return downloaded{}, &permanentError{fmt.Errorf("the file is %s, more than a layer can hold unzipped", humanBytes(resp.ContentLength))}
+		return downloaded{}, &permanentError{fmt.Errorf("the file is %s, more than a layer can hold unzipped", HumanBytes(resp.ContentLength))}
 	}
 	out, err := os.Create(path)
 	if err != nil {
@@ -167,10 +167,10 @@ func (c *indexClient) downloadOnce(ctx context.Context, f indexFile, path string
 	m := &meter{p: p, name: f.Filename, total: total, last: p.now()}
 	n, err := io.Copy(io.MultiWriter(out, h, m), io.LimitReader(resp.Body, maxWheelSize+1))
 	if err != nil {
-		return downloaded{}, fmt.Errorf("after %s: %w", humanBytes(n), err)
+		return downloaded{}, fmt.Errorf("after %s: %w", HumanBytes(n), err)
 	}
 	if n > maxWheelSize {
-		return downloaded{}, &permanentError{fmt.Errorf("the file is larger than %s, more than a layer can hold unzipped", humanBytes(maxWheelSize))}
+		return downloaded{}, &permanentError{fmt.Errorf("the file is larger than %s, more than a layer can hold unzipped", HumanBytes(maxWheelSize))}
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return downloaded{}, fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
@@ -181,8 +181,8 @@ func (c *indexClient) downloadOnce(ctx context.Context, f indexFile, path string
 	return downloaded{path: path, size: n, sha256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// humanBytes prints a size in B, KiB or MiB (powers of 1024, as Lambda counts).
-func humanBytes(n int64) string {
+// HumanBytes prints a size in B, KiB or MiB (powers of 1024, as Lambda counts).
+func HumanBytes(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)

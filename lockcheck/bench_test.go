@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 )
 
@@ -41,12 +42,7 @@ func BenchmarkDetect(b *testing.B) {
 			ddb := dynamodb.NewFromConfig(cfg)
 			ctx := context.Background()
 			table := uniqueName("bench")
-			_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-				TableName: aws.String(table), BillingMode: types.BillingModePayPerRequest,
-				AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
-				KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
-			})
-			require.NoError(b, err)
+			locktest.CreateTable(b, ddb, table)
 			created := time.Now().Add(-time.Hour)
 			for i := 0; i < records; i++ {
 				path := fmt.Sprintf("bucket/state-%03d/terraform.tfstate", i)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 )
 
@@ -25,40 +25,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var nameSeq atomic.Int64
-
-func uniqueName(prefix string) string {
-	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, nameSeq.Add(1))
-}
+func uniqueName(prefix string) string { return locktest.UniqueName(prefix) }
 
 func newTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
 	ddb := motoserver.Shared(t).DynamoDB("eu-west-2")
 	name := uniqueName("locks")
-	_, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("LockID"), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("LockID"), KeyType: types.KeyTypeHash}},
-	})
-	require.NoError(t, err)
+	locktest.CreateTable(t, ddb, name)
 	return ddb, name
 }
 
-func putItem(t *testing.T, ddb *dynamodb.Client, table string, attrs map[string]string) {
-	t.Helper()
-	item := map[string]types.AttributeValue{}
-	for k, v := range attrs {
-		item[k] = &types.AttributeValueMemberS{Value: v}
-	}
-	_, err := ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item})
-	require.NoError(t, err)
-}
-
-func infoJSON(id, path, who string, created time.Time) string {
-	return fmt.Sprintf(`{"ID":%q,"Operation":"OperationTypeApply","Info":"","Who":%q,"Version":"1.11.4","Created":%q,"Path":%q}`,
-		id, who, created.UTC().Format(time.RFC3339Nano), path)
-}
+var (
+	putItem  = locktest.PutItem
+	infoJSON = locktest.InfoJSON
+)
 
 func getInfo(t *testing.T, ddb *dynamodb.Client, table, key string) (string, bool) {
 	t.Helper()

@@ -29,9 +29,9 @@ func LayerSummary(r *layer.Result) string {
 		b.WriteString("## Lambda layer: not built\n")
 		return b.String()
 	}
-	fmt.Fprintf(&b, "## Lambda layer: %s (%s)\n\n", Cell(r.Path), layerBytes(r.Size))
+	fmt.Fprintf(&b, "## Lambda layer: %s (%s)\n\n", Cell(r.Path), layer.HumanBytes(r.Size))
 	fmt.Fprintf(&b, "Built for CPython %s on %s, glibc %s: %d package(s), %d file(s), %s unzipped of Lambda's %s for a function and its layers.\n\n",
-		Cell(r.PythonVersion), Cell(r.Architecture), Cell(r.Glibc), len(r.Packages), r.Files, layerBytes(r.UnzippedSize), layerBytes(layer.MaxUnzippedSize))
+		Cell(r.PythonVersion), Cell(r.Architecture), Cell(r.Glibc), len(r.Packages), r.Files, layer.HumanBytes(r.UnzippedSize), layer.HumanBytes(layer.MaxUnzippedSize))
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", Cell(w))
 	}
@@ -43,22 +43,10 @@ func LayerSummary(r *layer.Result) string {
 	if len(r.Packages) > 0 {
 		b.WriteString("| Package | Version | Wheel | Size | SHA-256 |\n|---|---|---|---|---|\n")
 		for _, p := range r.Packages {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", Cell(p.Name), Cell(p.Version), Cell(p.Filename), layerBytes(p.Size), Cell(p.SHA256))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", Cell(p.Name), Cell(p.Version), Cell(p.Filename), layer.HumanBytes(p.Size), Cell(p.SHA256))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("The zip is reproducible: the same pins give the same bytes, so `source_code_hash = filebase64sha256(...)` only changes when a package does.\n")
 	return b.String()
-}
-
-// layerBytes prints a size in B, KiB or MiB, as Lambda counts.
-func layerBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
 }
