@@ -33,7 +33,6 @@ const (
 // app carries one invocation's configuration and writers.
 type app struct {
 	cfg    *Config
-	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
 	action *githubactions.Action
@@ -52,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitInput
 	}
 	a := &app{
-		cfg: cfg, getenv: getenv, stdout: stdout, stderr: stderr, now: time.Now,
+		cfg: cfg, stdout: stdout, stderr: stderr, now: time.Now,
 		action: githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv)),
 		retry:  lockcheck.DefaultRetryPolicy(),
 	}
@@ -315,11 +314,11 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 		return exitFailure, err
 	}
 	if a.cfg.JSON {
-		pairs, err := report.UnlockOutputs(results)
+		details, err := report.UnlockDetails(results)
 		if err != nil {
 			return exitFailure, err
 		}
-		fmt.Fprintln(a.stdout, pairs[len(pairs)-1].Value)
+		fmt.Fprintln(a.stdout, details)
 	} else if err := report.UnlockTable(a.stdout, results); err != nil {
 		return exitFailure, err
 	}

@@ -257,8 +257,8 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 		runID, err := strconv.ParseInt(id, 10, 64)
 		attempt, aerr := strconv.Atoi(firstNonEmpty(getenv("GITHUB_RUN_ATTEMPT"), "1"))
 		if err != nil || aerr != nil {
-			errs := fmt.Sprintf("GITHUB_RUN_ID %q / GITHUB_RUN_ATTEMPT %q", id, getenv("GITHUB_RUN_ATTEMPT"))
-			bad("environment", errs, "are not numbers: they are set by the runner; do not override them")
+			values := fmt.Sprintf("GITHUB_RUN_ID %q / GITHUB_RUN_ATTEMPT %q", id, getenv("GITHUB_RUN_ATTEMPT"))
+			bad("environment", values, "are not numbers: they are set by the runner; do not override them")
 		}
 		cfg.Current = lockcheck.RunRef{Repository: getenv("GITHUB_REPOSITORY"), ID: runID, Attempt: attempt}
 	}

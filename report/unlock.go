@@ -22,6 +22,21 @@ func UnlockOutputs(results []lockcheck.UnlockResult) ([]Pair, error) {
 			refused = append(refused, r.ID)
 		}
 	}
+	details, err := UnlockDetails(results)
+	if err != nil {
+		return nil, err
+	}
+	return []Pair{
+		{"UNLOCKED_LOCK_IDS", strings.Join(unlocked, ",")},
+		{"REFUSED_LOCK_IDS", strings.Join(refused, ",")},
+		{"ALREADY_RELEASED_LOCK_IDS", strings.Join(gone, ",")},
+		{"UNLOCK_DETAILS", details},
+	}, nil
+}
+
+// UnlockDetails is the UNLOCK_DETAILS output (and unlock's --json): one
+// JSON object per approved ID with its outcome and reason.
+func UnlockDetails(results []lockcheck.UnlockResult) (string, error) {
 	type row struct {
 		LockID   string   `json:"lock_id"`
 		LockPath string   `json:"lock_path,omitempty"`
@@ -34,16 +49,7 @@ func UnlockOutputs(results []lockcheck.UnlockResult) ([]Pair, error) {
 	for _, r := range results {
 		rows = append(rows, row{r.ID, r.LockPath, string(r.Outcome), r.Reason, sourceNames(r.Removed), sourceNames(r.Left)})
 	}
-	details, err := marshalJSON(rows)
-	if err != nil {
-		return nil, err
-	}
-	return []Pair{
-		{"UNLOCKED_LOCK_IDS", strings.Join(unlocked, ",")},
-		{"REFUSED_LOCK_IDS", strings.Join(refused, ",")},
-		{"ALREADY_RELEASED_LOCK_IDS", strings.Join(gone, ",")},
-		{"UNLOCK_DETAILS", details},
-	}, nil
+	return marshalJSON(rows)
 }
 
 func sourceNames(ss []lockcheck.Source) []string {
