@@ -197,6 +197,15 @@ func TestUnlockDynamoDB(t *testing.T) {
 	assert.Equal(t, OutcomeRefused, results[0].Outcome)
 	assert.Contains(t, results[0].Reason, "locked again since approval by lock race-new-id")
 
+	// An ID held outside lock-id-prefix is never touched, and not called removed.
+	scoped := &Unlocker{Stores: u.Stores, Classifier: staleClassifier(), LockPathPrefix: "bucket/elsewhere/"}
+	results, err = scoped.Unlock(ctx, []Approved{{ID: "young-id"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, `no lock under lock-id-prefix "bucket/elsewhere/" holds this ID`)
+	_, present = getInfo(t, ddb, table, youngPath)
+	assert.True(t, present)
+
 	// A re-run of the approved job: the first ID is already gone.
 	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}})
 	require.NoError(t, err)

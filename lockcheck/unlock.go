@@ -108,6 +108,9 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 			return res
 		}
 		res.Outcome, res.Reason = OutcomeAlreadyGone, "no lock holds this ID any more: it was already released"
+		if u.LockPathPrefix != "" {
+			res.Reason = fmt.Sprintf("no lock under lock-id-prefix %q holds this ID: it was already released (a lock outside the prefix is never touched)", u.LockPathPrefix)
+		}
 		return res
 	case len(held) > 1:
 		paths := make([]string, 0, len(held))
