@@ -57,7 +57,7 @@ package tools
 
 import _ "github.com/opentofu/opentofu/cmd/tofu"
 GO
-	(cd "$mod" && go mod tidy >&2 && go build -tags tools -o "$TOOLS_DIR/tofu" github.com/opentofu/opentofu/cmd/tofu >&2)
+	(cd "$mod" && go mod tidy >&2 && go build -o "$TOOLS_DIR/tofu" github.com/opentofu/opentofu/cmd/tofu >&2)
 	lf="$TOOLS_DIR/tofu"
 fi
 log "terraform: $tf ($(version_of "$tf" | tr ' ' .)); lock files: $lf ($(version_of "$lf" | tr ' ' .))"

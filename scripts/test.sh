@@ -25,7 +25,9 @@ apt_install() { # installs Debian packages that are missing
 log "prerequisites"
 command -v go >/dev/null || die "go is not installed"
 command -v moto_server >/dev/null || die "moto_server is not on PATH: the integration tests need a real S3 + DynamoDB server (pip install 'moto[server]==5.2.1')"
-apt_install shellcheck docker.io zip time
+apt_install shellcheck docker.io zip time curl
+command -v aws >/dev/null || apt_install awscli   # the container smoke test seeds moto with it
+command -v python3 >/dev/null || apt_install python3
 eval "$(scripts/ensure-terraform.sh)"
 export TFSTATE_GUARD_TERRAFORM TFSTATE_GUARD_TERRAFORM_LOCKFILE
 "$TFSTATE_GUARD_TERRAFORM" version | head -n1
