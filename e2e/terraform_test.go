@@ -175,6 +175,22 @@ func (b *backend) item(key string) (map[string]types.AttributeValue, bool) {
 	return out.Item, out.Item != nil
 }
 
+// lockInfo is the Info text of the lock item at lockPath; the test fails
+// when there is none.
+func (b *backend) lockInfo(lockPath string) string {
+	b.t.Helper()
+	item, ok := b.item(lockPath)
+	require.True(b.t, ok, "no item at %s", lockPath)
+	info, ok := item["Info"].(*types.AttributeValueMemberS)
+	require.True(b.t, ok, "item at %s holds no lock Info", lockPath)
+	return info.Value
+}
+
+// lockID is the Terraform lock ID held at lockPath.
+func (b *backend) lockID(lockPath string) string {
+	return lockcheck.ParseLock(lockPath, b.lockInfo(lockPath), lockcheck.Location{}).ID()
+}
+
 func (b *backend) object(key string) (string, bool) {
 	out, err := b.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
 	if err != nil {
@@ -412,8 +428,7 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "false", out["ACTIVE_LOCKS_FOUND"])
 	assert.Equal(t, "1", out["LOCK_COUNT"])
-	item, _ := b.item(lockPath)
-	realID := lockcheck.ParseLock(lockPath, item["Info"].(*types.AttributeValueMemberS).Value, lockcheck.Location{}).ID()
+	realID := b.lockID(lockPath)
 	assert.Equal(t, realID, out["LOCK_IDS"], "Terraform's own lock ID")
 	assert.Contains(t, out["LOCK_DETAILS"], `"rule":"owner-run-completed"`)
 	assert.Contains(t, g.Summary(), "Stale locks: approval required (1 stale)")
@@ -459,8 +474,7 @@ func TestRunningApplyIsNeverTouched(t *testing.T) {
 	assert.Equal(t, "false", out["STALE_LOCKS_FOUND"])
 	assert.Empty(t, out["LOCK_IDS"])
 	assert.Contains(t, g.Summary(), "Active locks: blocked")
-	item, _ := b.item(lockPath)
-	id := lockcheck.ParseLock(lockPath, item["Info"].(*types.AttributeValueMemberS).Value, lockcheck.Location{}).ID()
+	id := b.lockID(lockPath)
 
 	code = g.Run(g.inputs("unlock", map[string]string{"lock-ids": id, "active-within": "1s", "stale-after": "2s"}))
 	assert.Equal(t, 1, code, g.Stdout)
@@ -507,8 +521,7 @@ func TestRelockedBetweenDetectAndUnlockSurvives(t *testing.T) {
 	g.setup(w, "default", 7002)
 	gh.set(7002, "in_progress")
 	second := w.applyHolding(8, lockPath, withDynamoDB)
-	item, _ := b.item(lockPath)
-	newInfo := item["Info"].(*types.AttributeValueMemberS).Value
+	newInfo := b.lockInfo(lockPath)
 	newID := lockcheck.ParseLock(lockPath, newInfo, lockcheck.Location{}).ID()
 	require.NotEqual(t, oldID, newID)
 
@@ -516,8 +529,7 @@ func TestRelockedBetweenDetectAndUnlockSurvives(t *testing.T) {
 	assert.Equal(t, 1, code, g.Stdout)
 	assert.Equal(t, oldID, g.Outputs()["REFUSED_LOCK_IDS"])
 	assert.Contains(t, g.Summary(), "locked again since approval by lock "+newID)
-	item, _ = b.item(lockPath)
-	assert.Equal(t, newInfo, item["Info"].(*types.AttributeValueMemberS).Value, "the new lock survives")
+	assert.Equal(t, newInfo, b.lockInfo(lockPath), "the new lock survives")
 	second.wait(t)
 }
 
