@@ -27,7 +27,9 @@ log() { printf 'actionlint.sh: %s\n' "$*" >&2; }
 
 installed_version() {
 	# `actionlint -version` prints the version on its first line.
-	actionlint -version 2>/dev/null | head -n1 | tr -d '[:space:]'
+	local out
+	out=$(actionlint -version 2>/dev/null) || return 0
+	sed -n 1p <<<"$out" | tr -d '[:space:]'
 }
 
 if ! command -v actionlint >/dev/null 2>&1 || [ "$(installed_version)" != "$ACTIONLINT_VERSION" ]; then

@@ -114,7 +114,7 @@ echo "exit code $code (1 = a live lock blocks the workflow)"
 
 say "4. Terraform is blocked by the dead lock"
 if "$tf" plan -lock-timeout=0s -input=false >"$work/plan-blocked.log" 2>&1; then die "plan should have been blocked"; fi
-grep -E "Error acquiring the state lock|ID:" "$work/plan-blocked.log" | sed 's/^/  /' | head -n 3
+grep -E "Error acquiring the state lock|ID:" "$work/plan-blocked.log" | sed -n 's/^/  /;1,3p'
 
 say "5. detect past stale-after: STALE, approval required"
 sleep $(( locked_at + 11 - $(date +%s) > 0 ? locked_at + 11 - $(date +%s) : 0 ))

@@ -11,7 +11,12 @@ mkdir -p "$TOOLS_DIR"
 log() { echo "ensure-terraform: $*" >&2; }
 
 version_of() { # prints "major minor" of a terraform/tofu binary
-	"$1" version -json 2>/dev/null | sed -n 's/.*"terraform_version": *"\([0-9]*\)\.\([0-9]*\)\..*/\1 \2/p' | head -n1
+	# Read the whole output before parsing it: a reader that stops early
+	# (head) would kill the binary with SIGPIPE, and pipefail would turn
+	# that into "no usable terraform" and a needless 13-minute build.
+	local out
+	out=$("$1" version -json 2>/dev/null) || return 1
+	sed -n 's/.*"terraform_version": *"\([0-9]*\)\.\([0-9]*\)\..*/\1 \2/p' <<<"$out" | sed -n 1p
 }
 at_least() { # bin major minor
 	local v major minor

@@ -30,13 +30,25 @@ command -v aws >/dev/null || apt_install awscli   # the container smoke test see
 command -v python3 >/dev/null || apt_install python3
 eval "$(scripts/ensure-terraform.sh)"
 export TFSTATE_GUARD_TERRAFORM TFSTATE_GUARD_TERRAFORM_LOCKFILE
-"$TFSTATE_GUARD_TERRAFORM" version | head -n1
-"$TFSTATE_GUARD_TERRAFORM_LOCKFILE" version | head -n1
+# Print only the first line of each version, reading all of it: `| head`
+# closes the pipe early, the binary dies of SIGPIPE and pipefail fails CI
+# (exit 141), which happened when TF_CLI_CONFIG_FILE names a missing file
+# and Terraform prints a warning after its version line.
+for bin in "$TFSTATE_GUARD_TERRAFORM" "$TFSTATE_GUARD_TERRAFORM_LOCKFILE"; do
+	out=$("$bin" version 2>&1) || { echo "$bin version failed: $out" >&2; exit 1; }
+	first=$(grep -m1 -E '^(Terraform|OpenTofu) v' <<<"$out") || first=$(sed -n 1p <<<"$out")
+	echo "$first"
+done
 
 log "gofmt and go vet"
 unformatted=$(find . -name '*.go' -not -path './.cache/*' -not -path './demo-work/*' -print0 | xargs -0 gofmt -l)
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 go vet ./...
+# Under pipefail, a reader that stops early (head, grep -q, sed q) kills the
+# writer with SIGPIPE and fails the run with exit 141 at random; CI lost a
+# run to `terraform version | head -n1`. Keep such pipes out of the scripts.
+sigpipe=$(grep -nE '\|[[:space:]]*(head|grep[^|]*-[a-zA-Z]*[qm])\b' .ci/run scripts/*.sh | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#' || true)
+[ -z "$sigpipe" ] || die "a pipe into a reader that stops early can fail with SIGPIPE (exit 141); read the whole output first: $sigpipe"
 
 log "go test -race ./..."
 mkdir -p .cache
