@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/text2agent/tfstate-guard/internal/ctxwait"
 )
 
 // Bucket check settings (Check.Setting).
@@ -124,7 +126,7 @@ func createBucket(ctx context.Context, api S3API, o SetupOptions) (Check, error)
 		case hasCode(err, "OperationAborted") && attempt < 10:
 			// "A conflicting conditional operation is currently in
 			// progress": another job is creating it right now.
-			if err := sleep(ctx, time.Second); err != nil {
+			if err := ctxwait.Sleep(ctx, time.Second); err != nil {
 				return Check{}, err
 			}
 			if c, herr := bucketExists(ctx, api, o); herr == nil && c.State == StateAlreadyRight {

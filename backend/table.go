@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/text2agent/tfstate-guard/internal/ctxwait"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
@@ -161,7 +162,7 @@ func waitActive(ctx context.Context, api DynamoDBAPI, table string) (*types.Tabl
 		default:
 			return nil, denied(err, "dynamodb:DescribeTable", table, fmt.Sprintf("wait for table %q to become ACTIVE", table))
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := ctxwait.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("table %q did not become ACTIVE within %s: %w", table, tableActiveTimeout, err)
 		}
 		delay = min(delay*2, 5*time.Second)
@@ -403,7 +404,7 @@ func retryBusy(ctx context.Context, call func() error) error {
 		if err == nil || !(errors.As(err, &busy) || errors.As(err, &inUse) || errors.As(err, &limit)) || time.Now().After(deadline) {
 			return err
 		}
-		if serr := sleep(ctx, delay); serr != nil {
+		if serr := ctxwait.Sleep(ctx, delay); serr != nil {
 			return errors.Join(err, serr)
 		}
 		delay = min(delay*2, 10*time.Second)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/text2agent/tfstate-guard/internal/ctxwait"
 )
 
 // RetryPolicy bounds how the GitHub client waits out rate limits and
@@ -25,18 +27,7 @@ type RetryPolicy struct {
 
 // DefaultRetryPolicy waits at most a minute at a time, four tries in all.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 4, MaxWait: time.Minute, BaseBackoff: time.Second, Sleep: sleepCtx, Now: time.Now}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return RetryPolicy{MaxAttempts: 4, MaxWait: time.Minute, BaseBackoff: time.Second, Sleep: ctxwait.Sleep, Now: time.Now}
 }
 
 // retryTransport retries idempotent GitHub API requests: primary rate limits
