@@ -97,10 +97,14 @@ func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.Attri
 	key := stringAttr(item, attrLockID)
 	switch {
 	case IsRunRecordKey(key):
-		if r, err := ParseRunRecord(item); err == nil {
-			snap.Records = append(snap.Records, r)
-		} else {
+		rec, err := parseStateRecord(item)
+		switch {
+		case errors.Is(err, errLegacyRecord):
+			snap.skip("run record of an earlier layout (ignored)")
+		case err != nil:
 			snap.skip("unreadable run record")
+		default:
+			snap.Records = append(snap.Records, rec.Runs...)
 		}
 	case item[attrInfo] != nil:
 		snap.Locks = append(snap.Locks, s.lockFromItem(key, item))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,14 +70,15 @@ func TestDynamoDBSnapshotPaginatesAndSorts(t *testing.T) {
 	putItem(t, ddb, table, map[string]string{"LockID": "bucket/garbage", "Info": "not json at all"})
 	putItem(t, ddb, table, map[string]string{"LockID": "something-else", "Owner": "another tool"})
 	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: "bucket/team-000/terraform.tfstate", Repository: "octo/infra", RunID: 5, RunAttempt: 1, Job: "plan", Written: created.Add(-time.Minute)}))
-	putItem(t, ddb, table, map[string]string{"LockID": RunRecordPrefix + "broken"})
+	putItem(t, ddb, table, map[string]string{"LockID": StateRecordPrefix + "bucket/broken", "Runs": "{not json"})
+	putItem(t, ddb, table, map[string]string{"LockID": "tfstate-guard#run#bucket/team-001/terraform.tfstate#octo/infra#4#1#plan", "RecordType": "run"})
 
 	st := &DynamoDBStore{API: ddb, Table: table, PageLimit: 40}
 	require.NoError(t, st.Check(ctx))
 	snap, err := st.Snapshot(ctx)
 	require.NoError(t, err)
 	assert.Len(t, snap.Locks, states+2, "every lock across %d-item pages, malformed ones included", 40)
-	assert.Equal(t, map[string]int{"digest": states, "other": 1, "unreadable run record": 1}, snap.Skipped)
+	assert.Equal(t, map[string]int{"digest": states, "other": 1, "unreadable run record": 1, "run record of an earlier layout (ignored)": 1}, snap.Skipped)
 	require.Len(t, snap.Records, 1)
 	assert.Equal(t, int64(5), snap.Records[0].RunID)
 	var garbage, manual *Lock
@@ -225,7 +227,7 @@ func TestUnlockRefusesLiveOwner(t *testing.T) {
 	results, err := (&Unlocker{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: cl}).Unlock(ctx, []Approved{{ID: "live-id"}})
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeRefused, results[0].Outcome)
-	assert.Contains(t, results[0].Reason, "owning run 7")
+	assert.Contains(t, results[0].Reason, "run 7 attempt 1 (record of job \"apply\", host unknown) is in_progress")
 	_, present := getInfo(t, ddb, table, path)
 	assert.True(t, present)
 }
@@ -357,4 +359,75 @@ func TestLockInBothStores(t *testing.T) {
 	assert.Error(t, results[0].Err)
 	_, present := getInfo(t, ddb, table, bucket+"/"+key2)
 	assert.True(t, present)
+}
+
+func TestWriteRunRecordKeepsOneBoundedItemPerState(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	// 500 runs of history, each writing its record as setup does.
+	for i := 1; i <= 500; i++ {
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(i), RunAttempt: 1,
+			Job: "apply", Host: fmt.Sprintf("runnervm%d", i), HostExclusive: true, Written: base.Add(time.Duration(i) * time.Second)}))
+	}
+	// The same job writing again replaces its own entry.
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 500, RunAttempt: 1,
+		Job: "apply", Host: "runnervm500b", Written: base.Add(600 * time.Second)}))
+
+	out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	require.NoError(t, err)
+	require.Len(t, out.Items, 1, "one item for the state, however many runs wrote")
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Records, MaxRunsPerState)
+	assert.Equal(t, int64(500), snap.Records[0].RunID)
+	assert.Equal(t, "runnervm500b", snap.Records[0].Host, "a job's second write replaced its first")
+	assert.Equal(t, int64(491), snap.Records[MaxRunsPerState-1].RunID)
+	for _, r := range snap.Records[1:] {
+		assert.NotEqual(t, int64(500), r.RunID, "no duplicate entry for the same job")
+	}
+}
+
+func TestWriteRunRecordConcurrentWritersLoseNothing(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	written := time.Now().UTC().Truncate(time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 1; i <= 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(i), RunAttempt: 1, Job: "plan", Written: written})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	ids := map[int64]bool{}
+	for _, r := range snap.Records {
+		ids[r.RunID] = true
+	}
+	assert.Len(t, ids, 8, "every concurrent setup's entry survives: %v", ids)
+}
+
+func TestWriteRunRecordReplacesAnUnreadableItemOfOurs(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": StateRecordPrefix + path, "Runs": "garbage"})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 3, RunAttempt: 1, Written: time.Now()}))
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Records, 1)
+	assert.Equal(t, int64(3), snap.Records[0].RunID)
 }
