@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-githubactions"
 	"github.com/text2agent/tfstate-guard/backend"
+	"github.com/text2agent/tfstate-guard/internal/runnerhost"
 	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 	"github.com/text2agent/tfstate-guard/report"
@@ -109,7 +110,20 @@ func (a *app) setup(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	res, err := backend.Setup(ctx, a.s3Client(cfg), dynamodb.NewFromConfig(cfg), a.cfg.Setup)
+	o := a.cfg.Setup
+	if o.RunRecord != nil {
+		rec := *o.RunRecord
+		host, source, err := (runnerhost.Finder{Explicit: a.cfg.RunnerHost}).Find(ctx)
+		if err != nil {
+			a.warnf("run record without a host: %v. A lock can then not be tied to this job by its host, and only the age rules can call it stale", err)
+		}
+		rec.Host, rec.HostExclusive = host, host != "" && a.cfg.RunnerExclusive
+		o.RunRecord = &rec
+		if host != "" {
+			fmt.Fprintf(a.stderr, "run record host: %s (from the %s; one job at a time: %t)\n", report.Terminal(host), source, rec.HostExclusive)
+		}
+	}
+	res, err := backend.Setup(ctx, a.s3Client(cfg), dynamodb.NewFromConfig(cfg), o)
 	if err != nil {
 		return classifyBackendError(err)
 	}

@@ -47,6 +47,11 @@ type Config struct {
 
 	Approved []lockcheck.Approved
 
+	// RunnerHost (runner-host) and RunnerExclusive (runner-exclusive,
+	// resolved) describe where Terraform runs, for setup's run record.
+	RunnerHost      string
+	RunnerExclusive bool
+
 	Setup  backend.SetupOptions
 	Backup backend.BackupOptions
 	Layer  layer.Options
@@ -338,6 +343,20 @@ func (cfg *Config) fillState(s settings, getenv func(string) string, errs *[]err
 	}
 	if cfg.InActions {
 		o.RunRecord = runRecordFromEnv(getenv, bad)
+	}
+	cfg.RunnerHost = strings.TrimSpace(s["runner-host"])
+	if strings.ContainsAny(cfg.RunnerHost, " \t\r\n@") {
+		bad("runner-host", cfg.RunnerHost, "is not a host name: give the hostname alone, as `hostname` prints it (no user@, no spaces)")
+	}
+	switch v := firstNonEmpty(s["runner-exclusive"], "auto"); v {
+	case "auto":
+		cfg.RunnerExclusive = getenv("RUNNER_ENVIRONMENT") == "github-hosted"
+	default:
+		b, err := parseBool(v)
+		if err != nil {
+			bad("runner-exclusive", v, "is not auto, true or false")
+		}
+		cfg.RunnerExclusive = b
 	}
 	if err := o.Validate(); err != nil {
 		*errs = append(*errs, err)

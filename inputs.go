@@ -80,6 +80,8 @@ var inputs = []input{
 	{Name: "skip-tags", Default: "false", Help: "Do not tag the bucket and the table.", Modes: setupOnly},
 	{Name: "skip-point-in-time-recovery", Default: "false", Help: "Do not turn on point-in-time recovery on the table.", Modes: setupOnly},
 	{Name: "skip-deletion-protection", Default: "false", Help: "Do not turn on deletion protection on the table.", Modes: setupOnly},
+	{Name: "runner-host", Help: "Hostname of the machine Terraform runs on, as Terraform writes it into a lock's Who (user@host); recorded with the run so detect can tie a lock to this job. Empty: read from the runner (the Docker daemon's host name over the mounted socket inside the container action; this machine's hostname otherwise).", Modes: setupOnly},
+	{Name: "runner-exclusive", Default: "auto", Help: "true when that host runs one job at a time on a fresh machine (GitHub-hosted or ephemeral runners), so a lock taken on it proves its owner; false for hosts shared by several runners. auto: true when RUNNER_ENVIRONMENT is github-hosted.", Modes: setupOnly},
 	{Name: "skip-permission-check", Default: "false", Help: "Do not probe that the credentials can read and write the table and the bucket.", Modes: setupOnly},
 	{Name: "requirements", Default: "psycopg2-binary==2.9.10", Help: "Exact pins (name==version, optional --hash=sha256:...), one per line, or a path to a requirements file. Dependencies are not resolved: list them all.", Modes: layerOnly},
 	{Name: "python-version", Default: "3.11", Help: "Lambda Python runtime version the wheels must fit.", Modes: layerOnly},

@@ -30,6 +30,9 @@ type UnlockResult struct {
 	ID       string
 	LockPath string
 	Outcome  Outcome
+	// Evidence is the strength of the owner evidence when the lock was
+	// re-classified (empty when it was not found).
+	Evidence Evidence
 	Reason   string
 	// Removed lists where the lock was removed from; Left where it is still
 	// held (a lock in two stores whose second removal failed).
@@ -130,6 +133,7 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		return res
 	}
 	v := u.Classifier.Classify(ctx, lock, records)
+	res.Evidence = v.Evidence
 	if v.Status != StatusStale {
 		res.Outcome, res.Reason = OutcomeRefused, "the lock is active again: "+v.Reason
 		return res

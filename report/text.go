@@ -38,10 +38,13 @@ func DetectTable(w io.Writer, det *lockcheck.Detection) error {
 	if len(det.Verdicts) == 0 {
 		return nil
 	}
+	if proven, ageOnly := staleByEvidence(det.Stale()); proven+ageOnly > 0 {
+		fmt.Fprintf(w, "stale: %d with a proven dead owner, %d judged by age alone (check no one still runs Terraform on those)\n\n", proven, ageOnly)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tLOCK ID\tSTATE\tAGE\tWHO\tOPERATION\tREASON")
+	fmt.Fprintln(tw, "STATUS\tEVIDENCE\tLOCK ID\tSTATE\tAGE\tWHO\tOPERATION\tREASON")
 	for _, v := range det.Verdicts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, Terminal(v.Lock.ID()), Terminal(v.Lock.LockPath),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, v.Evidence, Terminal(v.Lock.ID()), Terminal(v.Lock.LockPath),
 			age(v), Terminal(v.Lock.Info.Who), Terminal(v.Lock.Info.Operation), Terminal(v.Reason))
 	}
 	return tw.Flush()
