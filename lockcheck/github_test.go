@@ -30,7 +30,7 @@ type fakeGitHub struct {
 	jobs     map[int64]string // run id -> jobs JSON
 	// attempts["id/n"] and attemptJobs["id/n"]: one attempt and its jobs.
 	attempts, attemptJobs map[string]string
-	total    atomic.Int64
+	total                 atomic.Int64
 }
 
 func newFakeGitHub(t *testing.T) (*fakeGitHub, *httptest.Server) {

@@ -99,7 +99,7 @@ func sampleDetection() *lockcheck.Detection {
 			{Lock: weird, Status: lockcheck.StatusStale, Rule: lockcheck.RuleAgeUnknown, Evidence: lockcheck.EvidenceNone, Reason: "owner unknown: run 5 could not be checked: 502; age unknown", APIProblem: "run 5 could not be checked: 502"},
 			{Lock: dead, Status: lockcheck.StatusStale, Rule: lockcheck.RuleOwnerCompleted, Evidence: lockcheck.EvidenceDefinitive,
 				Reason: `run 12 attempt 1 (record of job "terraform-apply" on the lock's host, which runs one job at a time) ended 1m30s after this lock was taken (cancelled): its owner is gone`,
-				Owner: &lockcheck.RunState{ID: 12, Status: "completed", Conclusion: "cancelled", URL: "https://github.com/octo/infra/actions/runs/12"}, Age: 2 * time.Minute, AgeKnown: true},
+				Owner:  &lockcheck.RunState{ID: 12, Status: "completed", Conclusion: "cancelled", URL: "https://github.com/octo/infra/actions/runs/12"}, Age: 2 * time.Minute, AgeKnown: true},
 		},
 	}
 }

@@ -43,12 +43,16 @@ type Runner struct {
 
 // New prepares a runner environment for a job of run 900 of octo/infra.
 // extra adds or overrides variables (later entries win).
+// RunnerName is the RUNNER_NAME every step of a Runner runs with, as a
+// GitHub-hosted runner names itself.
+const RunnerName = "GitHub Actions 1000009740"
+
 func New(t testing.TB, binary string, extra ...string) *Runner {
 	dir := t.TempDir()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
 		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=octo/infra", "GITHUB_RUN_ID=900", "GITHUB_RUN_ATTEMPT=1",
-		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=GitHub Actions 1000009740",
+		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=" + RunnerName,
 		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_ENV=" + filepath.Join(dir, "env"),
 		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
 	}

@@ -119,6 +119,13 @@ func (a *API) Requests(prefix string) int {
 	return n
 }
 
+// Count is the number of requests for exactly path.
+func (a *API) Count(path string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.requests[path]
+}
+
 var (
 	runPath     = regexp.MustCompile(`^/repos/([^/]+/[^/]+)/actions/runs/([0-9]+)(?:/attempts/([0-9]+))?(/jobs)?$`)
 	listPath    = regexp.MustCompile(`^/repos/([^/]+/[^/]+)/actions/runs$`)
