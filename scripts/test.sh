@@ -74,6 +74,9 @@ TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
 
 log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
+# Issue 9's measurement (20 states, 0 and N runs of history each); the full
+# form is N=500: go test -run '^$' -bench DetectHistory -benchtime 5x .
+TFSTATE_GUARD_BENCH_HISTORY=50 go test -run '^$' -bench DetectHistory -benchtime 5x .
 
 log "all checks passed"
 echo "tests: $(cat .cache/test-counts)"
