@@ -272,21 +272,63 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	d := &lockcheck.Detector{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix}
-	det, err := d.Detect(ctx)
+	cl := a.classifier()
+	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+	var det *lockcheck.Detection
+	if a.cfg.WaitForActive > 0 && a.cfg.FailOnActive {
+		det, err = d.DetectWaiting(ctx, lockcheck.DefaultWaitPolicy(a.cfg.WaitForActive), func(det *lockcheck.Detection, left time.Duration) {
+			fmt.Fprintln(a.stderr, report.Terminal(lockcheck.WaitingFor(det, left)))
+		})
+		if err != nil && ctx.Err() != nil {
+			return exitFailure, fmt.Errorf("cancelled while waiting for active locks (wait-for-active %s): nothing was removed", a.cfg.WaitForActive)
+		}
+	} else {
+		det, err = d.Detect(ctx)
+	}
 	if err != nil {
 		return exitFailure, err
 	}
-	if err := a.reportDetection(det, stores); err != nil {
+	var auto []lockcheck.UnlockResult
+	if a.cfg.AutoUnlock == "definitive" {
+		if probs := det.APIProblems(); len(probs) > 0 && len(det.Stale()) > 0 {
+			a.warnf("auto-unlock removed nothing: GitHub could not be asked about every lock, so every stale lock waits for a person")
+		}
+		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+		if auto, err = lockcheck.AutoUnlock(ctx, u, det); err != nil {
+			return exitFailure, err
+		}
+		if len(auto) > 0 {
+			// Report what is held now: a removal may have been refused, and
+			// the state may have been locked again meanwhile.
+			if det, err = d.Detect(ctx); err != nil {
+				return exitFailure, err
+			}
+		}
+	}
+	if err := a.reportDetection(det, stores, auto); err != nil {
 		return exitFailure, err
 	}
+	for _, r := range auto {
+		if r.Err != nil {
+			return exitFailure, fmt.Errorf("auto-unlock of lock %s failed: %w", r.ID, r.Err)
+		}
+	}
 	if len(det.Active()) > 0 && a.cfg.FailOnActive {
-		return exitBlocked, fmt.Errorf("%d active lock(s) found: a live Terraform run holds the state; wait for it to finish (fail-on-active is true)", len(det.Active()))
+		wait := ""
+		if a.cfg.WaitForActive > 0 {
+			wait = fmt.Sprintf(" after waiting %s (wait-for-active)", a.cfg.WaitForActive)
+		}
+		return exitBlocked, fmt.Errorf("%d active lock(s) found%s: a live Terraform run holds the state; wait for it to finish (fail-on-active is true)", len(det.Active()), wait)
 	}
 	return exitOK, nil
 }
 
-func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store) error {
+func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult) error {
+	if !a.cfg.JSON {
+		if err := report.AutoUnlockTable(a.stdout, auto); err != nil {
+			return err
+		}
+	}
 	if a.cfg.JSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -303,6 +345,9 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 	if err != nil {
 		return err
 	}
+	if a.cfg.AutoUnlock == "definitive" {
+		pairs = append(pairs, report.AutoUnlockOutputs(auto)...)
+	}
 	if err := a.writeOutputs(pairs); err != nil {
 		return err
 	}
@@ -314,7 +359,7 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 		a.warnf("%s is too large to export to the environment of later steps (Linux limits one variable to 128 KiB); read it from the step output instead", name)
 	}
 	report.Annotate(a.action, det)
-	return report.AppendSummary(a.cfg.Runner.Summary, report.DetectSummary(det, storeNames(stores)))
+	return report.AppendSummary(a.cfg.Runner.Summary, report.AutoUnlockSummary(auto)+report.DetectSummary(det, storeNames(stores)))
 }
 
 func (a *app) unlock(ctx context.Context) (int, error) {

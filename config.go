@@ -39,6 +39,10 @@ type Config struct {
 	StaleAfter   time.Duration
 	ActiveWithin time.Duration
 	FailOnActive bool
+	// AutoUnlock is "off" or "definitive" (detect).
+	AutoUnlock string
+	// WaitForActive bounds how long detect waits for active locks (0: not).
+	WaitForActive time.Duration
 
 	GitHubToken  string
 	GitHubAPIURL string
@@ -245,6 +249,26 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 			bad("fail-on-active", v, "is not a boolean: use true or false")
 		}
 		cfg.FailOnActive = b
+	}
+
+	if cfg.Mode == ModeDetect {
+		switch v := firstNonEmpty(s["auto-unlock"], "off"); v {
+		case "off", "definitive":
+			cfg.AutoUnlock = v
+		default:
+			bad("auto-unlock", v, "is not off or definitive: definitive removes only the stale locks whose owner is proven gone")
+		}
+		if v := firstNonEmpty(s["wait-for-active"], "0"); v != "0" {
+			d, err := time.ParseDuration(v)
+			switch {
+			case err != nil || d < 0:
+				bad("wait-for-active", v, "is not a duration: write it like 10m or 90s, or 0 not to wait")
+			case d > 6*time.Hour:
+				bad("wait-for-active", v, "is longer than a GitHub-hosted job may run (6h): wait at most a few minutes, the way terraform -lock-timeout does")
+			default:
+				cfg.WaitForActive = d
+			}
+		}
 	}
 
 	cfg.GitHubToken = s["github-token"]

@@ -64,6 +64,8 @@ var inputs = []input{
 	{Name: "github-api-url", Help: "GitHub REST API base. Empty: the runner's GITHUB_API_URL, else https://api.github.com.", Modes: githubModes},
 	{Name: "github-repository", Help: "owner/name whose runs own the locks. Empty: GITHUB_REPOSITORY.", Modes: githubModes},
 	{Name: "fail-on-active", Default: "true", Help: "Fail the step (exit 1) when an active lock is found.", Modes: detectOnly},
+	{Name: "auto-unlock", Default: "off", Help: "off: every stale lock waits for a person's approval. definitive: remove, without approval, exactly the stale locks whose owner is proven gone (definitive evidence), through unlock's conditional delete; every other stale lock still waits for a person.", Modes: detectOnly},
+	{Name: "wait-for-active", Default: "0", Help: "With fail-on-active, how long to wait for active locks to be released before failing (Go duration: 10m); re-checks back off from 5 s to 30 s. 0: do not wait.", Modes: detectOnly},
 	{Name: "lock-ids", Help: "Approved lock IDs to remove, comma- or newline-separated (detect's LOCK_IDS).", Modes: unlockOnly},
 	{Name: "state-key", Default: defaultStateKey, Help: "State object key (the backend's key) for the default workspace.", Modes: stateModes},
 	{Name: "workspace", Default: "default", Help: "Terraform workspace: its state lives at <workspace-key-prefix>/<workspace>/<state-key>.", Modes: stateModes},

@@ -165,6 +165,24 @@ func (g *GitHubRuns) Attempt(ctx context.Context, repository string, id int64, a
 	})
 }
 
+// ForgetLive drops the cached answers about runs that were live or could
+// not be asked, and the live-runner listing, so the next question goes to
+// GitHub again; answers about ended runs stay (they cannot change).
+func (g *GitHubRuns) ForgetLive() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, a := range g.runs {
+		select {
+		case <-a.done:
+			if a.err != nil || a.state.Live() {
+				delete(g.runs, k)
+			}
+		default: // still being asked
+		}
+	}
+	g.runners = map[string]runnersAnswer{}
+}
+
 // cached asks fetch once per key; concurrent askers share the answer.
 func (g *GitHubRuns) cached(ctx context.Context, key string, fetch func() (RunState, error)) (RunState, error) {
 	g.mu.Lock()

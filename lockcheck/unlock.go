@@ -47,6 +47,9 @@ type Unlocker struct {
 	Stores         []Store
 	Classifier     *Classifier
 	LockPathPrefix string
+	// RequireEvidence, when set, refuses a lock whose re-classification is
+	// not stale with this evidence (auto-unlock: definitive only).
+	RequireEvidence Evidence
 }
 
 // ParseLockIDs splits comma- or newline-separated lock IDs, trimming space
@@ -138,13 +141,17 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		res.Outcome, res.Reason = OutcomeRefused, "the lock is active again: "+v.Reason
 		return res
 	}
-	u.removeEverywhere(ctx, lock, &res)
+	if u.RequireEvidence != "" && v.Evidence != u.RequireEvidence {
+		res.Outcome, res.Reason = OutcomeRefused, fmt.Sprintf("its evidence is now %s, not %s; left for a person: %s", v.Evidence, u.RequireEvidence, v.Reason)
+		return res
+	}
+	u.removeEverywhere(ctx, lock, v.Reason, &res)
 	return res
 }
 
 // removeEverywhere removes the lock from each store holding it, S3 first,
 // re-reading before and after each conditional removal.
-func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, res *UnlockResult) {
+func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, staleReason string, res *UnlockResult) {
 	locs := append([]Location(nil), lock.Sources...)
 	sort.SliceStable(locs, func(i, j int) bool { return locs[i].Source == SourceS3 && locs[j].Source != SourceS3 })
 	var refusals []string
@@ -171,7 +178,7 @@ func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, res *UnlockR
 	}
 	if len(refusals) == 0 {
 		res.Outcome = OutcomeRemoved
-		res.Reason = "removed after checking it was still stale: " + u.reasonOf(lock)
+		res.Reason = "removed after checking it was still stale: " + u.reasonOf(lock) + "; " + staleReason
 		return
 	}
 	res.Outcome = OutcomeRefused
