@@ -75,5 +75,10 @@ TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
 log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
 
+log "go mod tidy"
+# go.mod must say what the code uses: a module imported directly but marked
+# // indirect (or a stale requirement) fails here, not in a reviewer's eyes.
+go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit the result (the diff is above)"
+
 log "all checks passed"
 echo "tests: $(cat .cache/test-counts)"
