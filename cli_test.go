@@ -347,3 +347,19 @@ func TestOneWarningPerProblem(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, "warning: no GitHub token ($GITHUB_TOKEN or --github-token): owning runs cannot be checked, so only the age rules decide\n", errOut)
 }
+
+func TestOneMistakeIsReportedOnce(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args []string
+		word string
+	}{
+		{[]string{"setup", "--lock-method", "foo"}, "lock-method"},
+		{[]string{"setup", "--aws-region", ""}, "aws-region"},
+	}
+	for _, c := range cases {
+		_, err := loadConfig(c.args, envFunc(nil), &bytes.Buffer{})
+		require.Error(t, err, "%v", c.args)
+		assert.Equal(t, 1, strings.Count(err.Error(), c.word), "%v: %s", c.args, err)
+	}
+}

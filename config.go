@@ -438,7 +438,7 @@ func (cfg *Config) fillState(s settings, getenv func(string) string, errs *[]err
 		o.RunRecord = runRecordFromEnv(getenv, bad)
 	}
 	if err := o.Validate(); err != nil {
-		*errs = append(*errs, err)
+		*errs = append(*errs, unreported(err, *errs)...)
 	}
 	cfg.Setup = o
 }
@@ -475,6 +475,37 @@ func (cfg *Config) fillLayer(s settings, errs *[]error) {
 	if err := check.Validate(); err != nil {
 		*errs = append(*errs, err)
 	}
+}
+
+// unreported drops the problems of err (a joined set of ConfigErrors)
+// about an input an earlier error already named, so that one mistake is
+// reported once (an unparsable lock-method is not also "lock-method """).
+func unreported(err error, earlier []error) []error {
+	named := map[string]bool{}
+	for _, e := range earlier {
+		var ce *backend.ConfigError
+		if errors.As(e, &ce) {
+			named[ce.Input] = true
+		}
+		for _, in := range inputs {
+			if strings.HasPrefix(e.Error(), "--"+in.Name+" ") || strings.HasPrefix(e.Error(), "input "+in.Name+":") {
+				named[in.Name] = true
+			}
+		}
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	var out []error
+	for _, e := range all {
+		var ce *backend.ConfigError
+		if errors.As(e, &ce) && named[ce.Input] {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func parseDuration(s settings, name string, bad badFunc) time.Duration {
