@@ -176,8 +176,8 @@ func TestBinaryWaitForActiveTimesOut(t *testing.T) {
 		"fail-on-active": "true", "wait-for-active": "3s"})
 	assert.Equal(t, exitBlocked, code, rn.Stdout)
 	assert.Contains(t, rn.Stdout, "waiting for 1 lock(s) held by no known run, young enough to be live; 3s left")
-	assert.Contains(t, rn.Stdout, "1 active lock(s) found after waiting 3s (wait-for-active)")
-	assert.Equal(t, 1, strings.Count(rn.Stdout, "no github-token"), "one warning, however many rounds")
+	assert.Contains(t, rn.Stdout, "1 active lock(s) found after waiting 3s (wait-for-active: 3s)")
+	assert.Equal(t, 1, strings.Count(rn.Stdout, "no github-token"), "one warning, however many rounds: %s", rn.Stdout)
 	assert.True(t, held(t, ddb, table, path))
 }
 

@@ -52,11 +52,11 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 	require.Error(t, err)
 	msg := err.Error()
 	for _, want := range []string{
-		`input stale-after: "soon" is not a positive duration`,
-		`input active-within: "0s" is not a positive duration`,
-		`input lock-source: "ftp" is not a lock source: use dynamodb, s3, both or auto`,
-		`input fail-on-active: "maybe" is not a boolean`,
-		`input github-repository: "just-a-name" is not owner/name`,
+		`--stale-after "soon" is not a positive duration`,
+		`--active-within "0s" is not a positive duration`,
+		`--lock-source "ftp" is not a lock source: use dynamodb, s3, both or auto`,
+		`--fail-on-active "maybe" is not a boolean`,
+		`--github-repository "just-a-name" is not owner/name`,
 	} {
 		assert.Contains(t, msg, want)
 	}
@@ -127,12 +127,14 @@ func TestRunMapsInputErrorsToExit2(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"detect", "--stale-after", "x"}, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
-	assert.Contains(t, errOut.String(), `input stale-after: "x"`)
+	assert.Contains(t, errOut.String(), `--stale-after "x" is not a positive duration`)
 	code = run(context.Background(), []string{"frobnicate"}, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
 	code = run(context.Background(), nil, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
-	assert.Contains(t, errOut.String(), "usage: tfstate-guard <setup, detect, unlock, build-layer, backup>")
+	assert.Contains(t, errOut.String(), "Usage:\n  tfstate-guard <mode> [flags]")
+	assert.Contains(t, errOut.String(), "no mode given: use one of setup, detect, unlock, build-layer, backup")
+	assert.Empty(t, out.String(), "a mistake is not help: nothing on stdout")
 }
 
 // lockTable makes a table on the shared moto server and returns its client.

@@ -48,9 +48,8 @@ func (s *DynamoDBStore) Holds(loc Location) bool {
 func (s *DynamoDBStore) Check(ctx context.Context) error {
 	out, err := s.API.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Table)})
 	if err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return fmt.Errorf("lock table %q does not exist in this account and region: check lock-table and aws-region: %w", s.Table, err)
+		if me, ok := missingTable(s.Table, err); ok {
+			return me
 		}
 		return fmt.Errorf("describe lock table %q (needs dynamodb:DescribeTable): %w", s.Table, err)
 	}
@@ -83,6 +82,9 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			if me, ok := missingTable(s.Table, err); ok {
+				return snap, me
+			}
 			return snap, fmt.Errorf("scan lock table %q (needs dynamodb:Scan): %w", s.Table, err)
 		}
 		for _, item := range page.Items {

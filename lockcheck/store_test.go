@@ -168,8 +168,9 @@ func TestUnlockDynamoDB(t *testing.T) {
 	assert.Equal(t, []Source{SourceDynamoDB}, results[0].Removed)
 	assert.Equal(t, OutcomeRefused, results[1].Outcome)
 	assert.Contains(t, results[1].Reason, "active again")
-	assert.Equal(t, OutcomeAlreadyGone, results[2].Outcome)
-	assert.Equal(t, OutcomeAlreadyGone, results[3].Outcome, "IDs match exactly, never as substrings")
+	assert.Equal(t, OutcomeNotFound, results[2].Outcome, "without lock-details nothing proves it was released")
+	assert.Contains(t, results[2].Reason, "check the ID for a typo")
+	assert.Equal(t, OutcomeNotFound, results[3].Outcome, "IDs match exactly, never as substrings")
 
 	_, present := getInfo(t, ddb, table, stalePath)
 	assert.False(t, present, "approved stale lock removed")
@@ -203,15 +204,26 @@ func TestUnlockDynamoDB(t *testing.T) {
 	scoped := &Unlocker{Stores: u.Stores, Classifier: staleClassifier(), LockPathPrefix: "bucket/elsewhere/"}
 	results, err = scoped.Unlock(ctx, []Approved{{ID: "young-id"}})
 	require.NoError(t, err)
-	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+	assert.Equal(t, OutcomeNotFound, results[0].Outcome)
 	assert.Contains(t, results[0].Reason, `no lock under lock-id-prefix "bucket/elsewhere/" holds this ID`)
 	_, present = getInfo(t, ddb, table, youngPath)
 	assert.True(t, present)
+	// The same with detect's details: the approved state is outside the
+	// prefix, so nothing proves it was released.
+	results, err = scoped.Unlock(ctx, []Approved{{ID: "young-id", Path: youngPath}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeNotFound, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "outside lock-id-prefix")
+	_, present = getInfo(t, ddb, table, youngPath)
+	assert.True(t, present)
 
-	// A re-run of the approved job: the first ID is already gone.
-	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}})
+	// A re-run of the approved job: the first ID is already gone, which
+	// its lock-details prove; without them it is not found.
+	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}, {ID: staleID}})
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "it was already released")
+	assert.Equal(t, OutcomeNotFound, results[1].Outcome)
 }
 
 func TestUnlockRefusesLiveOwner(t *testing.T) {

@@ -15,6 +15,9 @@ const (
 	OutcomeRemoved     Outcome = "removed"
 	OutcomeAlreadyGone Outcome = "already-released"
 	OutcomeRefused     Outcome = "refused"
+	// OutcomeNotFound: no lock holds the ID and nothing proves it was
+	// released since approval (no lock-details for it): likely a typo.
+	OutcomeNotFound Outcome = "not-found"
 )
 
 // Approved is one lock a person approved for removal. Path and Raw are
@@ -113,11 +116,7 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 				a.ID, others[0].ID(), others[0].Info.Who)
 			return res
 		}
-		res.Outcome, res.Reason = OutcomeAlreadyGone, "no lock holds this ID any more: it was already released"
-		if u.LockPathPrefix != "" {
-			res.Reason = fmt.Sprintf("no lock under lock-id-prefix %q holds this ID: it was already released (a lock outside the prefix is never touched)", u.LockPathPrefix)
-		}
-		return res
+		return u.notHeld(a, res)
 	case len(held) > 1:
 		paths := make([]string, 0, len(held))
 		for _, l := range held {
@@ -146,6 +145,27 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		return res
 	}
 	u.removeEverywhere(ctx, lock, v.Reason, &res)
+	return res
+}
+
+// notHeld decides an approved ID no lock holds. It was released since
+// approval only when the approval's lock-details put it on a state this
+// unlock read (inside lock-id-prefix); otherwise the ID names no lock this
+// run can see, most likely a typo, and nothing proves otherwise.
+func (u *Unlocker) notHeld(a Approved, res UnlockResult) UnlockResult {
+	switch {
+	case a.Path != "" && strings.HasPrefix(a.Path, u.LockPathPrefix):
+		res.Outcome, res.Reason = OutcomeAlreadyGone, fmt.Sprintf("no lock holds this ID any more, and it held state %s at approval: it was already released", a.Path)
+	case a.Path != "":
+		res.Outcome = OutcomeNotFound
+		res.Reason = fmt.Sprintf("approved for state %s, outside lock-id-prefix %q: a lock outside the prefix is never read or touched", a.Path, u.LockPathPrefix)
+	case u.LockPathPrefix != "":
+		res.Outcome = OutcomeNotFound
+		res.Reason = fmt.Sprintf("no lock under lock-id-prefix %q holds this ID, and no lock-details show it was released since approval: check the ID for a typo (detect lists the IDs)", u.LockPathPrefix)
+	default:
+		res.Outcome = OutcomeNotFound
+		res.Reason = "no lock holds this ID, and no lock-details show it was released since approval: check the ID for a typo (detect lists the IDs)"
+	}
 	return res
 }
 

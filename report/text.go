@@ -31,10 +31,8 @@ func Terminal(s string) string {
 
 // DetectTable prints a detection as an aligned table for a person at a terminal.
 func DetectTable(w io.Writer, det *lockcheck.Detection) error {
+	// Why GitHub could not be asked is a warning the caller prints once.
 	fmt.Fprintf(w, "%s\n\n", Headline(det))
-	for _, p := range det.APIProblems() {
-		fmt.Fprintf(w, "warning: GitHub could not be asked, so the age rules decided: %s\n\n", Terminal(p))
-	}
 	if len(det.Verdicts) == 0 {
 		return nil
 	}
@@ -51,7 +49,7 @@ func DetectTable(w io.Writer, det *lockcheck.Detection) error {
 }
 
 // Annotate emits an error annotation per active lock and a warning per
-// stale one. The toolkit escapes the message so lock content cannot start
+// stale one (problems asking GitHub are warned about by the caller, once). The toolkit escapes the message so lock content cannot start
 // a workflow command of its own.
 func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 	for _, v := range det.Verdicts {
@@ -62,9 +60,6 @@ func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 		} else {
 			a.WithFieldsMap(fields).Warningf("%s", msg)
 		}
-	}
-	for _, p := range det.APIProblems() {
-		a.Warningf("GitHub could not be asked, so the age rules decided: %s", p)
 	}
 }
 

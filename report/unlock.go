@@ -68,8 +68,12 @@ func UnlockSummary(results []lockcheck.UnlockResult) string {
 	for _, r := range results {
 		count[r.Outcome]++
 	}
-	fmt.Fprintf(&b, "## Terraform state unlock: %d removed, %d already released, %d refused\n\n",
+	fmt.Fprintf(&b, "## Terraform state unlock: %d removed, %d already released, %d refused",
 		count[lockcheck.OutcomeRemoved], count[lockcheck.OutcomeAlreadyGone], count[lockcheck.OutcomeRefused])
+	if n := count[lockcheck.OutcomeNotFound]; n > 0 {
+		fmt.Fprintf(&b, ", %d not found", n)
+	}
+	b.WriteString("\n\n")
 	if len(results) == 0 {
 		b.WriteString("No lock IDs were approved.\n")
 		return b.String()
@@ -87,6 +91,8 @@ func outcomeBadge(o lockcheck.Outcome) string {
 		return "✅ removed"
 	case lockcheck.OutcomeAlreadyGone:
 		return "☑️ already released"
+	case lockcheck.OutcomeNotFound:
+		return "❓ not found"
 	default:
 		return "⛔ refused"
 	}

@@ -12,13 +12,33 @@
 #      STALE, approval required; the step summary is printed;
 #   6. unlock with the approved LOCK_IDS removes exactly that lock;
 #   7. terraform plan works again, with state and digest intact.
+#
+# Needs: Go, moto_server, the AWS CLI, python3, curl and setsid (checked
+# first, with how to install what is missing), and Terraform >= 1.5 (found
+# on PATH or built by scripts/ensure-terraform.sh).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-command -v moto_server >/dev/null || die "moto_server is not on PATH (pip install 'moto[server]==5.2.1')"
+# Every tool is checked before anything starts, so a missing one is named
+# with its fix now rather than failing the last step.
+missing=()
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("  $1: $2"); }
+need go "install Go 1.26 or newer (https://go.dev/doc/install)"
+need moto_server "pip install 'moto[server]==5.2.1' (a local S3 + DynamoDB server)"
+need aws "apt-get install awscli, or pip install awscli (the AWS CLI reads the lock table at the end)"
+need python3 "apt-get install python3"
+need curl "apt-get install curl"
+need setsid "apt-get install util-linux (it runs Terraform in its own process group to kill it)"
+if [ ${#missing[@]} -gt 0 ]; then
+	printf 'demo: missing tools; install them and run again:\n' >&2
+	printf '%s\n' "${missing[@]}" >&2
+	exit 1
+fi
+echo "demo: found go, moto_server, aws, python3, curl and setsid"
 eval "$(scripts/ensure-terraform.sh)"
 tf="$TFSTATE_GUARD_TERRAFORM"
 
@@ -87,12 +107,12 @@ HCL
 : >"$work/tf/empty.tfrc"
 export TF_CLI_CONFIG_FILE="$work/tf/empty.tfrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 cd "$work/tf"
-"$tf" init -input=false -backend-config=local-server.hcl >"$work/init.log"
-"$tf" apply -auto-approve -input=false >"$work/apply0.log"
+"$tf" init -no-color -input=false -backend-config=local-server.hcl >"$work/init.log"
+"$tf" apply -no-color -auto-approve -input=false >"$work/apply0.log"
 echo "state written to s3://$bucket/$key"
 
 say "2. terraform apply, killed with SIGKILL while it holds the lock"
-setsid "$tf" apply -auto-approve -input=false -var=hold=300 >"$work/apply.log" 2>&1 &
+setsid "$tf" apply -no-color -auto-approve -input=false -var=hold=300 >"$work/apply.log" 2>&1 &
 tf_pid=$!
 until grep -q "Provisioning with 'local-exec'" "$work/apply.log" 2>/dev/null; do
 	kill -0 "$tf_pid" 2>/dev/null || die "terraform ended early: $(cat "$work/apply.log")"
@@ -113,8 +133,10 @@ echo "exit code $code (1 = a live lock blocks the workflow)"
 [ "$code" = 1 ] || die "expected detect to block on a young lock"
 
 say "4. Terraform is blocked by the dead lock"
-if "$tf" plan -lock-timeout=0s -input=false >"$work/plan-blocked.log" 2>&1; then die "plan should have been blocked"; fi
-grep -E "Error acquiring the state lock|ID:" "$work/plan-blocked.log" | sed -n 's/^/  /;1,3p'
+if "$tf" plan -no-color -lock-timeout=0s -input=false >"$work/plan-blocked.log" 2>&1; then die "plan should have been blocked"; fi
+# Terraform's own words: the error and the lock's ID and owner (its Lock
+# Info lines; not the AWS error text around them).
+sed -n -E 's/^[│ ]*(Error: Error acquiring the state lock)[[:space:]]*$/  \1/p; s/^[│ ]*(ID|Who|Operation): +/    \1: /p' "$work/plan-blocked.log"
 
 say "5. detect past stale-after: STALE, approval required"
 sleep $(( locked_at + 11 - $(date +%s) > 0 ? locked_at + 11 - $(date +%s) : 0 ))
@@ -132,8 +154,10 @@ echo "--- step summary ---"
 cat "$work/runner/summary"
 
 say "7. terraform plan works again"
-"$tf" plan -lock-timeout=0s -input=false >"$work/plan.log"
-tail -n 2 "$work/plan.log"
+"$tf" plan -no-color -lock-timeout=0s -input=false >"$work/plan.log"
+grep -E '^Plan:|must be replaced' "$work/plan.log" | sed 's/^ */  /'
+echo "(the replacement is the demo's own doing: terraform_data.hold has triggers_replace = timestamp(),"
+echo " so it changes on every apply; the plan itself took and released the state lock without error)"
 aws --endpoint-url "$AWS_ENDPOINT_URL" --region eu-west-2 dynamodb get-item --table-name "$table" \
 	--key "{\"LockID\":{\"S\":\"$bucket/$key-md5\"}}" --consistent-read --query 'Item.Digest.S' --output text |
 	sed 's/^/state digest intact: /'

@@ -78,5 +78,10 @@ go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./lay
 # form is N=500: go test -run '^$' -bench DetectHistory -benchtime 5x .
 TFSTATE_GUARD_BENCH_HISTORY=50 go test -run '^$' -bench DetectHistory -benchtime 5x .
 
+log "go mod tidy"
+# go.mod must say what the code uses: a module imported directly but marked
+# // indirect (or a stale requirement) fails here, not in a reviewer's eyes.
+go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit the result (the diff is above)"
+
 log "all checks passed"
 echo "tests: $(cat .cache/test-counts)"
