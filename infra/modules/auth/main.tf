@@ -1,0 +1,155 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+# --- sign-up queue -------------------------------------------------------------
+# The trigger must answer Cognito within 5 s; the database may need ~15 s to
+# resume. The trigger queues the sign-up, the worker writes it with retries,
+# and what still fails lands in the dead-letter queue for a person.
+
+data "aws_iam_policy_document" "queue_key" {
+  statement {
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "queue" {
+  description             = "${var.name}: sign-up queues"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.queue_key.json
+}
+
+resource "aws_kms_alias" "queue" {
+  name          = "alias/${var.name}-signup-queue"
+  target_key_id = aws_kms_key.queue.key_id
+}
+
+resource "aws_sqs_queue" "signup_dlq" {
+  name                              = "${var.name}-signup-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = aws_kms_key.queue.arn
+  kms_data_key_reuse_period_seconds = 3600
+}
+
+resource "aws_sqs_queue" "signup" {
+  name                              = "${var.name}-signup"
+  visibility_timeout_seconds        = 6 * var.worker_timeout_seconds
+  message_retention_seconds         = 345600
+  kms_master_key_id                 = aws_kms_key.queue.arn
+  kms_data_key_reuse_period_seconds = 3600
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.signup_dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "signup_dlq" {
+  queue_url = aws_sqs_queue.signup_dlq.id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.signup.arn]
+  })
+}
+
+# --- user pool -----------------------------------------------------------------
+
+resource "aws_cognito_user_pool" "this" {
+  name                     = var.name
+  username_attributes      = ["email"]
+  auto_verified_attributes = ["email"]
+  deletion_protection      = var.deletion_protection ? "ACTIVE" : "INACTIVE"
+  mfa_configuration        = "OPTIONAL"
+
+  software_token_mfa_configuration {
+    enabled = true
+  }
+
+  password_policy {
+    minimum_length                   = 12
+    require_lowercase                = true
+    require_uppercase                = true
+    require_numbers                  = true
+    require_symbols                  = false
+    temporary_password_validity_days = 3
+  }
+
+  account_recovery_setting {
+    recovery_mechanism {
+      name     = "verified_email"
+      priority = 1
+    }
+  }
+
+  admin_create_user_config {
+    allow_admin_create_user_only = false
+  }
+
+  schema {
+    name                = "tenant_name"
+    attribute_data_type = "String"
+    mutable             = true
+    required            = false
+
+    string_attribute_constraints {
+      min_length = 1
+      max_length = 128
+    }
+  }
+
+  lambda_config {
+    post_confirmation = var.post_confirmation_lambda_arn
+  }
+}
+
+resource "aws_lambda_permission" "post_confirmation" {
+  statement_id  = "AllowCognitoPostConfirmation"
+  action        = "lambda:InvokeFunction"
+  function_name = var.post_confirmation_function_name
+  principal     = "cognito-idp.amazonaws.com"
+  source_arn    = aws_cognito_user_pool.this.arn
+}
+
+resource "aws_cognito_user_pool_domain" "this" {
+  domain       = var.domain_prefix
+  user_pool_id = aws_cognito_user_pool.this.id
+}
+
+resource "aws_cognito_user_pool_client" "web" {
+  name         = "${var.name}-web"
+  user_pool_id = aws_cognito_user_pool.this.id
+
+  # A browser app: no client secret, authorization code flow with PKCE.
+  generate_secret                      = false
+  allowed_oauth_flows_user_pool_client = true
+  allowed_oauth_flows                  = ["code"]
+  allowed_oauth_scopes                 = ["openid", "email", "profile"]
+  supported_identity_providers         = ["COGNITO"]
+  callback_urls                        = var.callback_urls
+  logout_urls                          = var.logout_urls
+
+  explicit_auth_flows           = ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+  prevent_user_existence_errors = "ENABLED"
+  enable_token_revocation       = true
+
+  access_token_validity  = 60
+  id_token_validity      = 60
+  refresh_token_validity = 30
+
+  token_validity_units {
+    access_token  = "minutes"
+    id_token      = "minutes"
+    refresh_token = "days"
+  }
+}
