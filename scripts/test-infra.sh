@@ -44,13 +44,17 @@ log "terraform fmt -check -recursive infra"
 "$terraform" fmt -check -recursive -diff infra || die "terraform fmt would change the files above: run terraform fmt -recursive infra"
 timed "terraform fmt"
 
-# go install at an exact version, once; reused while `<tool> --version`
-# names that version.
+# go install at an exact version, once; reused while the binary's build
+# info (go version -m) names that module version. (A go-installed tfsec
+# prints no version of its own.)
 ensure_tool() { # name module version
-	local name=$1 module=$2 version=$3 out
+	local name=$1 module=$2 version=$3 info
 	if [ -x "$TOOLS_BIN/$name" ]; then
-		out=$("$TOOLS_BIN/$name" --version 2>&1 || true)
-		case "$out" in *"${version#v}"*) return 0 ;; esac
+		info=$(go version -m "$TOOLS_BIN/$name" 2>/dev/null || true)
+		if grep -Eq "^[[:space:]]+mod[[:space:]]+[^[:space:]]+[[:space:]]+$version([[:space:]]|\$)" <<<"$info"; then
+			echo "$name $version: reusing $TOOLS_BIN/$name"
+			return 0
+		fi
 	fi
 	log "building $name $version with go install (minutes when cold)"
 	GOBIN="$TOOLS_BIN" go install "$module@$version"
@@ -72,16 +76,18 @@ log "tfsec $TFSEC_VERSION"
 ensure_tool tfsec github.com/aquasecurity/tfsec/cmd/tfsec "$TFSEC_VERSION"
 timed "tfsec build check"
 # Every finding of every severity, for the record (never fails the run) ...
-tfsec_all=$("$TOOLS_BIN/tfsec" infra --no-color --no-module-downloads --soft-fail --format json 2>/dev/null) || true
-python3 -c '
-import json, sys, collections
-r = json.loads(sys.argv[1]).get("results") or []
-c = collections.Counter(x["severity"] for x in r)
-print("tfsec findings by severity: " + (", ".join(f"{k} {c[k]}" for k in ("CRITICAL","HIGH","MEDIUM","LOW") ) ))
-for x in sorted(r, key=lambda x: x["severity"]):
-    loc = x["location"]
-    print(f"  {x[\"severity\"]:8} {x[\"long_id\"]}  {loc[\"filename\"].split(\"/infra/\",1)[-1]}:{loc[\"start_line\"]}")
-' "$tfsec_all"
+tfsec_json=$(mktemp)
+"$TOOLS_BIN/tfsec" infra --no-color --no-module-downloads --soft-fail --format json >"$tfsec_json" 2>/dev/null || true
+python3 - "$tfsec_json" <<'PY'
+import collections, json, sys
+results = json.load(open(sys.argv[1])).get("results") or []
+count = collections.Counter(r["severity"] for r in results)
+print("tfsec findings: " + ", ".join(f"{s} {count[s]}" for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW")))
+for r in sorted(results, key=lambda r: r["severity"]):
+    where = r["location"]["filename"].split("/infra/", 1)[-1]
+    print(f"  {r['severity']:8} {r['long_id']}  {where}:{r['location']['start_line']}")
+PY
+rm -f "$tfsec_json"
 # ... then the gate: tfsec exits 1 when a finding at or above
 # --minimum-severity is left (ignores with a reason are not findings).
 "$TOOLS_BIN/tfsec" infra --no-color --no-module-downloads --minimum-severity HIGH --concise-output \

@@ -85,6 +85,7 @@ resource "aws_rds_cluster" "this" {
 # Performance Insights stays off: at 1 ACU there is little to tune, and
 # beyond the free 7 days its retention is billed. Turn it on with
 # performance_insights_kms_key_id = aws_kms_key.this.arn when needed.
+# tfsec:ignore:aws-rds-enable-performance-insights Off on purpose (see above): not needed at 1 ACU, and retention beyond 7 days is billed.
 resource "aws_rds_cluster_instance" "this" {
   identifier                 = "${var.name}-1"
   cluster_identifier         = aws_rds_cluster.this.id

@@ -158,6 +158,7 @@ data "aws_iam_policy_document" "flow_logs" {
       "logs:PutLogEvents",
       "logs:DescribeLogStreams",
     ]
+    # tfsec:ignore:aws-iam-no-policy-wildcards The flow-logs service names one log stream per network interface, so the streams cannot be listed; ":*" covers only the streams of this one log group.
     resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
   }
 }
