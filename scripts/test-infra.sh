@@ -104,6 +104,7 @@ if [ ! -f /usr/share/postgresql/15/extension/vector.control ]; then
 	# against postgresql-server-dev-15. Its sources index is fetched into a
 	# private list directory, so the machine's apt sources stay unchanged.
 	work=$(mktemp -d)
+	chmod 755 "$work"  # apt downloads as the _apt user where it can
 	mkdir -p "$work/lists/partial"
 	cat >"$work/trixie.sources" <<-'SRC'
 		Types: deb-src
@@ -117,6 +118,9 @@ if [ ! -f /usr/share/postgresql/15/extension/vector.control ]; then
 	(cd "$work" && apt-get "${apt_opts[@]}" source --download-only -qq pgvector)
 	dsc=$(find "$work" -maxdepth 1 -name 'pgvector_*.dsc' -print)
 	[ -n "$dsc" ] || die "apt-get source pgvector (trixie) downloaded nothing"
+	# apt verified the trixie Release signature (debian-archive-keyring) and
+	# the files' checksums against its Sources index; dpkg-source's warning
+	# about the uploader's own .dsc signature (debian-keyring) is expected.
 	(cd "$work" && dpkg-source -x "$dsc" src >/dev/null)  # applies Debian's patches
 	make -s -C "$work/src" -j2 PG_CONFIG="$pg_bin/pg_config" >/dev/null
 	make -s -C "$work/src" install PG_CONFIG="$pg_bin/pg_config" >/dev/null
