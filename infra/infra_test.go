@@ -432,6 +432,55 @@ func TestLambdaSourcesAndTheirSQLExist(t *testing.T) {
 	assert.Equal(t, 3, seen, "three Lambda functions: post_confirmation, tenant_worker, db_bootstrap")
 }
 
+// TestLambdaEnvironmentsSetWhatHandlersRead: a variable a handler reads
+// with os.environ["X"] (no default) must be set by its module call, or the
+// function fails at its first invocation.
+func TestLambdaEnvironmentsSetWhatHandlersRead(t *testing.T) {
+	t.Parallel()
+	root := rootConfig(t)
+	dirRe := regexp.MustCompile(`/(lambda/[a-z_]+)"$`)
+	requiredRe := regexp.MustCompile(`os\.environ\["([A-Z0-9_]+)"\]`)
+	optionalRe := regexp.MustCompile(`os\.environ\.get\("([A-Z0-9_]+)"`)
+	for name, call := range root.modules {
+		a := call.Body.Attributes["source_dir"]
+		if a == nil {
+			continue
+		}
+		m := dirRe.FindStringSubmatch(root.text(a.Expr))
+		require.NotNil(t, m)
+		handler, err := os.ReadFile(filepath.Join(m[1], "handler.py"))
+		require.NoError(t, err)
+
+		set := map[string]bool{}
+		if env := call.Body.Attributes["environment"]; env != nil {
+			obj, ok := env.Expr.(*hclsyntax.ObjectConsExpr)
+			require.True(t, ok, "module %q: environment should be an object literal", name)
+			for _, item := range obj.Items {
+				key := hcl.ExprAsKeyword(item.KeyExpr)
+				if key == "" {
+					v, diags := item.KeyExpr.Value(nil)
+					require.False(t, diags.HasErrors())
+					key = v.AsString()
+				}
+				set[key] = true
+			}
+		}
+		for _, ref := range requiredRe.FindAllSubmatch(handler, -1) {
+			assert.True(t, set[string(ref[1])], "module %q: %s/handler.py needs %s, which environment does not set", name, m[1], ref[1])
+		}
+		// Optional ones the root sets must be ones the handler knows.
+		known := map[string]bool{}
+		for _, re := range []*regexp.Regexp{requiredRe, optionalRe} {
+			for _, ref := range re.FindAllSubmatch(handler, -1) {
+				known[string(ref[1])] = true
+			}
+		}
+		for key := range set {
+			assert.True(t, known[key], "module %q sets %s, which %s/handler.py never reads", name, key, m[1])
+		}
+	}
+}
+
 type workflow struct {
 	Jobs map[string]struct {
 		Uses string         `yaml:"uses"`

@@ -209,7 +209,9 @@ def test_forgot_password_is_ignored(sqs_queue, monkeypatch):
 def worker(pg, bootstrapped, monkeypatch):
     monkeypatch.setenv("DB_HOST", pg["host"])
     monkeypatch.setenv("DB_PORT", str(pg["port"]))
-    monkeypatch.setenv("DB_USER", pg["user"])
+    # The role the bootstrap creates for the worker: its grants must be enough
+    # (the test cluster trusts local connections, so no token is needed).
+    monkeypatch.setenv("DB_USER", "tenant_writer")
     monkeypatch.setenv("DB_NAME", "text2Agent-Tenants")
     monkeypatch.setenv("DB_IAM_AUTH", "false")
     monkeypatch.setenv("DB_SSLMODE", "disable")
