@@ -19,18 +19,24 @@ log.setLevel(logging.INFO)
 _sqs = None
 
 
+def make_client(endpoint_url=None):
+    import boto3
+    from botocore.config import Config
+
+    # Short timeouts and one retry keep even a failing call inside Cognito's
+    # 5 s: at worst 2 x 1.5 s plus one backoff of at most 1 s (the
+    # function's own timeout is 5 s too).
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        config=Config(connect_timeout=1, read_timeout=1.5, retries={"total_max_attempts": 2, "mode": "standard"}),
+    )
+
+
 def sqs():
     global _sqs
     if _sqs is None:
-        import boto3
-        from botocore.config import Config
-
-        # Short timeouts and one retry keep the whole call well inside
-        # Cognito's 5 s (the function's own timeout is 5 s too).
-        _sqs = boto3.client(
-            "sqs",
-            config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"}),
-        )
+        _sqs = make_client()
     return _sqs
 
 

@@ -202,6 +202,38 @@ def test_forgot_password_is_ignored(sqs_queue, monkeypatch):
     assert received(client, url) == []
 
 
+class Silent:
+    """Fault injection: an endpoint that accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def close(self):
+        self.sock.close()
+
+
+def test_trigger_fails_within_cognitos_5_seconds_when_sqs_hangs(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    silent = Silent()
+    try:
+        mod = load("post_confirmation_handler", "post_confirmation")
+        monkeypatch.setenv("SIGNUP_QUEUE_URL", silent.url + "/123456789012/signup")
+        mod._sqs = mod.make_client(endpoint_url=silent.url)  # the handler's own timeouts and retries
+        start = time.monotonic()
+        with pytest.raises(Exception) as exc:
+            mod.handler(event("PostConfirmation_ConfirmSignUp"), None)
+        elapsed = time.monotonic() - start
+        assert "timeout" in type(exc.value).__name__.lower() or "timed out" in str(exc.value).lower(), exc.value
+        assert elapsed < 4.5, f"a hanging SQS took {elapsed:.1f}s; Cognito gives up after 5 s"
+    finally:
+        silent.close()
+
+
 # --- tenant worker -------------------------------------------------------------
 
 
