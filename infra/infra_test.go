@@ -514,4 +514,22 @@ func TestDeployWorkflowBuildsTheLayerWhereTerraformReadsIt(t *testing.T) {
 	assert.Equal(t, "python"+fmt.Sprint(job.With["layer-python-version"]), runtimes.Index(cty.NumberIntVal(0)).AsString(),
 		"the layer is built for the runtime it declares")
 	assert.Equal(t, "x86_64", job.With["layer-architecture"])
+
+	// The Lambda zips are written by archive_file while planning; apply runs
+	// the saved plan in another job, so they must travel with the plan.
+	fn := load(t, filepath.Join("modules", "lambda"))
+	var archive *hclsyntax.Block
+	for _, body := range fn.bodies {
+		for _, b := range body.Blocks {
+			if b.Type == "data" && b.Labels[0] == "archive_file" {
+				archive = b
+			}
+		}
+	}
+	require.NotNil(t, archive, "modules/lambda has no archive_file")
+	out := fn.text(archive.Body.Attributes["output_path"].Expr)
+	m := regexp.MustCompile(`^"\$\{path\.root\}/([^$]+/)\$\{`).FindStringSubmatch(out)
+	require.NotNil(t, m, "archive_file output_path should be \"${path.root}/<dir>/${...}.zip\", got %s", out)
+	planFiles, _ := job.With["plan-files"].(string)
+	assert.Contains(t, strings.Fields(planFiles), "infra/"+m[1], "plan-files must carry %s, where the Lambda zips are written", "infra/"+m[1])
 }

@@ -153,7 +153,7 @@ timed "postgres start"
 log "pytest infra/lambda/tests (/usr/bin/python3)"
 junit="$pgdir/junit.xml"
 set +e
-PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres \
+PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres PYTHONDONTWRITEBYTECODE=1 \
 	/usr/bin/python3 -m pytest infra/lambda/tests -q -p no:cacheprovider --junitxml="$junit"
 status=$?
 set -e

@@ -6,7 +6,8 @@ data "archive_file" "code" {
   type        = "zip"
   source_dir  = var.source_dir
   output_path = "${path.root}/.terraform/lambda/${var.function_name}.zip"
-  excludes    = ["__pycache__", "tests"]
+  # Glob patterns need archive >= 2.5.
+  excludes = ["**/__pycache__/**", "**/*.pyc", "tests/**"]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
