@@ -221,6 +221,7 @@ module "auth" {
   post_confirmation_function_name = module.post_confirmation_lambda.function_name
   worker_timeout_seconds          = 60
   deletion_protection             = var.deletion_protection
+  alarm_email                     = var.alarm_email
 }
 
 data "aws_iam_policy_document" "tenant_worker" {

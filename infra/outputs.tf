@@ -38,6 +38,11 @@ output "signup_dlq_arn" {
   value       = module.auth.signup_dlq_arn
 }
 
+output "alarm_topic_arn" {
+  description = "SNS topic told when sign-ups land in the dead-letter queue."
+  value       = module.auth.alarm_topic_arn
+}
+
 output "documents_bucket" {
   description = "Bucket to upload knowledge-base documents to."
   value       = module.storage.documents_bucket_name

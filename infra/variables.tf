@@ -89,3 +89,9 @@ variable "log_retention_days" {
   type        = number
   default     = 365
 }
+
+variable "alarm_email" {
+  description = "E-mail address told when sign-ups land in the dead-letter queue; null for none (subscribe to the alarm topic yourself)."
+  type        = string
+  default     = null
+}

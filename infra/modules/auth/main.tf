@@ -20,6 +20,24 @@ data "aws_iam_policy_document" "queue_key" {
       identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
     }
   }
+
+  # CloudWatch publishes the dead-letter alarm to the encrypted topic.
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
 }
 
 resource "aws_kms_key" "queue" {
@@ -61,6 +79,37 @@ resource "aws_sqs_queue_redrive_allow_policy" "signup_dlq" {
     redrivePermission = "byQueue"
     sourceQueueArns   = [aws_sqs_queue.signup.arn]
   })
+}
+
+# A sign-up in the dead-letter queue is a user without a tenant: tell a
+# person (fix the cause, then redrive from the SQS console).
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-signup-alarms"
+  kms_master_key_id = aws_kms_key.queue.arn
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+resource "aws_cloudwatch_metric_alarm" "signup_dlq" {
+  alarm_name          = "${var.name}-signup-dlq-not-empty"
+  alarm_description   = "Sign-ups the worker could not write are in ${aws_sqs_queue.signup_dlq.name}: read the worker's log, fix the cause, then redrive the messages."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.signup_dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 # --- user pool -----------------------------------------------------------------

@@ -37,3 +37,8 @@ output "queue_kms_key_arn" {
   description = "ARN of the key that encrypts both queues."
   value       = aws_kms_key.queue.arn
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the dead-letter alarm; subscribe more endpoints to it."
+  value       = aws_sns_topic.alarms.arn
+}

@@ -70,3 +70,14 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "alarm_email" {
+  description = "E-mail address told when sign-ups land in the dead-letter queue (confirm the subscription mail); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address such as ops@example.com, or null."
+  }
+}
