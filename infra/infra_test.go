@@ -378,6 +378,12 @@ func TestKnowledgeBaseWaitsForTheBootstrap(t *testing.T) {
 	}
 	assert.True(t, waits, "the knowledge base must depend on a terraform_data fed by var.database_ready")
 
+	// Bedrock logs in as bedrock_user, whose secret the bootstrap fills,
+	// not as the master user.
+	creds := call.Body.Attributes["credentials_secret_arn"]
+	require.NotNil(t, creds)
+	assert.Equal(t, "module.database.bedrock_user_secret_arn", root.text(creds.Expr))
+
 	// In the root: database_ready carries the bootstrap invocation's result
 	// and the writer instance, and that invocation runs the bootstrap Lambda.
 	ready := call.Body.Attributes["database_ready"]

@@ -135,8 +135,14 @@ data "aws_iam_policy_document" "db_bootstrap" {
   }
 
   statement {
-    sid       = "DecryptMasterSecret"
-    actions   = ["kms:Decrypt"]
+    sid       = "BedrockUserSecret"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+    resources = [module.database.bedrock_user_secret_arn]
+  }
+
+  statement {
+    sid       = "SecretsKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [module.database.kms_key_arn]
   }
 }
@@ -145,7 +151,7 @@ module "db_bootstrap_lambda" {
   source = "./modules/lambda"
 
   function_name = "${local.name}-db-bootstrap"
-  description   = "Creates the databases, pgvector schema and tenant tables (idempotent); invoked by Terraform"
+  description   = "Creates the databases, pgvector schema, tenant tables and bedrock_user's login (idempotent); invoked by Terraform"
   source_dir    = "${path.module}/lambda/db_bootstrap"
   timeout       = 300
   policy_json   = data.aws_iam_policy_document.db_bootstrap.json
@@ -157,6 +163,7 @@ module "db_bootstrap_lambda" {
   environment = {
     CLUSTER_ARN             = module.database.cluster_arn
     SECRET_ARN              = module.database.master_secret_arn
+    BEDROCK_SECRET_ARN      = module.database.bedrock_user_secret_arn
     RESUME_DEADLINE_SECONDS = "120"
   }
 }
@@ -299,7 +306,7 @@ module "knowledge_base" {
 
   name                   = "${local.name}-kb"
   cluster_arn            = module.database.cluster_arn
-  credentials_secret_arn = module.database.master_secret_arn
+  credentials_secret_arn = module.database.bedrock_user_secret_arn
   database_name          = module.database.database_name
   embedding_dimensions   = 1024
   documents_bucket_arn   = module.storage.documents_bucket_arn

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pathlib
+import secrets
 import time
 
 SQL_DIR = pathlib.Path(__file__).resolve().parent / "sql"
@@ -28,6 +29,7 @@ log = logging.getLogger()
 log.setLevel(logging.INFO)
 
 _client = None
+_secrets = None
 
 
 def sql(name):
@@ -82,11 +84,29 @@ def split_statements(text):
     return out
 
 
+def quote_literal(value):
+    """A PostgreSQL string literal (standard_conforming_strings is on)."""
+    if "\x00" in value:
+        raise ValueError("a password cannot contain NUL")
+    return "'" + value.replace("'", "''") + "'"
+
+
 class Bootstrap:
-    def __init__(self, client, cluster_arn, secret_arn, deadline_seconds=60.0, sleep=time.sleep):
+    def __init__(
+        self,
+        client,
+        cluster_arn,
+        secret_arn,
+        secrets_client,
+        bedrock_secret_arn,
+        deadline_seconds=60.0,
+        sleep=time.sleep,
+    ):
         self.client = client
         self.cluster_arn = cluster_arn
         self.secret_arn = secret_arn
+        self.secrets = secrets_client
+        self.bedrock_secret_arn = bedrock_secret_arn
         self.deadline_seconds = deadline_seconds
         self.sleep = sleep
         self.retries = 0
@@ -135,6 +155,28 @@ class Bootstrap:
             count += 1
         return count
 
+    def ensure_bedrock_login(self):
+        """Gives bedrock_user the password of its secret, generating and
+        storing one on the first run. The secret is written before the role
+        is changed, so a failure in between is repaired by the next run."""
+        try:
+            value = self.secrets.get_secret_value(SecretId=self.bedrock_secret_arn)
+            password = json.loads(value["SecretString"])["password"]
+            generated = False
+        except Exception as err:
+            code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+            if code != "ResourceNotFoundException":  # no version yet: first run
+                raise
+            password = secrets.token_urlsafe(32)
+            self.secrets.put_secret_value(
+                SecretId=self.bedrock_secret_arn,
+                SecretString=json.dumps({"username": "bedrock_user", "password": password}),
+            )
+            generated = True
+        (statement,) = split_statements(sql("bedrock_user_login.sql"))
+        self.execute(KB_DATABASE, statement.replace("{password}", quote_literal(password)))
+        return generated
+
     def run(self):
         created = []
         if self.ensure_database(KB_DATABASE, "create_kb_database.sql"):
@@ -143,7 +185,13 @@ class Bootstrap:
             created.append(TENANTS_DATABASE)
         statements = self.run_file(KB_DATABASE, "str_kb.sql")
         statements += self.run_file(TENANTS_DATABASE, "tenants.sql")
-        return {"created_databases": created, "statements": statements, "retries": self.retries}
+        generated = self.ensure_bedrock_login()
+        return {
+            "created_databases": created,
+            "statements": statements,
+            "bedrock_password_generated": generated,
+            "retries": self.retries,
+        }
 
 
 def client():
@@ -155,11 +203,22 @@ def client():
     return _client
 
 
+def secrets_client():
+    global _secrets
+    if _secrets is None:
+        import boto3
+
+        _secrets = boto3.client("secretsmanager")
+    return _secrets
+
+
 def handler(event, context):
     result = Bootstrap(
         client(),
         os.environ["CLUSTER_ARN"],
         os.environ["SECRET_ARN"],
+        secrets_client(),
+        os.environ["BEDROCK_SECRET_ARN"],
         float(os.environ.get("RESUME_DEADLINE_SECONDS", "90")),
     ).run()
     log.info("bootstrap done: %s", json.dumps(result))

@@ -82,11 +82,37 @@ class DataAPI:
 
 
 @pytest.fixture(scope="session")
-def bootstrapped(pg):
-    """Runs the bootstrap once for the tests that need the schema."""
+def bedrock_secret(moto):
+    """bedrock_user's secret in Secrets Manager (moto), created without a
+    value as Terraform creates it."""
+    import boto3
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "eu-west-2"}.items():
+        os.environ.setdefault(k, v)
+    client = boto3.client("secretsmanager", endpoint_url=moto, region_name="eu-west-2")
+    arn = client.create_secret(Name=f"bedrock-user-{uuid.uuid4().hex[:8]}")["ARN"]
+    return client, arn
+
+
+@pytest.fixture(scope="session")
+def new_bootstrap(bedrock_secret):
+    """Makes a Bootstrap as the handler does, on a given Data API client."""
     mod = load("db_bootstrap_handler", "db_bootstrap")
-    mod.Bootstrap(DataAPI(pg), "arn:cluster", "arn:secret").run()
-    return mod
+    client, arn = bedrock_secret
+
+    def make(api, **kw):
+        return mod.Bootstrap(api, "arn:cluster", "arn:secret", client, arn, **kw)
+
+    make.module = mod
+    return make
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(pg, new_bootstrap):
+    """Runs the bootstrap once for the tests that need the schema."""
+    first = new_bootstrap(DataAPI(pg)).run()
+    assert first["bedrock_password_generated"] is True
+    return new_bootstrap.module
 
 
 def free_port():

@@ -40,10 +40,11 @@ def schema_snapshot(pg):
     return {"indexes": indexes, "ext": ext, "vector": vector_type, "dbs": dbs, "roles": roles, "tables": tables}
 
 
-def test_bootstrap_twice_is_idempotent(pg, bootstrapped):
+def test_bootstrap_twice_is_idempotent(pg, bootstrapped, new_bootstrap):
     first = schema_snapshot(pg)
-    result = bootstrapped.Bootstrap(DataAPI(pg), "arn:cluster", "arn:secret").run()
+    result = new_bootstrap(DataAPI(pg)).run()
     assert result["created_databases"] == [], "second run must not create databases again"
+    assert result["bedrock_password_generated"] is False, "the second run reuses the stored password"
     assert result["statements"] > 0
     second = schema_snapshot(pg)
     assert first == second
@@ -79,32 +80,66 @@ class Resuming(DataAPI):
         return super().execute_statement(**kw)
 
 
-def test_bootstrap_retries_while_the_database_resumes(pg, bootstrapped):
+def test_bootstrap_retries_while_the_database_resumes(pg, bootstrapped, new_bootstrap):
     sleeps = []
     api = Resuming(pg, pauses=4)
-    result = bootstrapped.Bootstrap(api, "arn:cluster", "arn:secret", deadline_seconds=60, sleep=sleeps.append).run()
+    result = new_bootstrap(api, deadline_seconds=60, sleep=sleeps.append).run()
     assert result["retries"] == 4
     assert sleeps == [0.5, 1.0, 2.0, 4.0], "exponential backoff"
     assert api.pauses == 0
 
 
-def test_bootstrap_gives_up_after_its_deadline(pg, bootstrapped):
+def test_bootstrap_gives_up_after_its_deadline(pg, bootstrapped, new_bootstrap):
     api = Resuming(pg, pauses=10**6)
-    b = bootstrapped.Bootstrap(api, "arn:cluster", "arn:secret", deadline_seconds=0.2, sleep=time.sleep)
+    b = new_bootstrap(api, deadline_seconds=0.2, sleep=time.sleep)
     with pytest.raises(ClientError) as exc:
         b.run()
     assert exc.value.response["Error"]["Code"] == "DatabaseResumingException"
 
 
-def test_bootstrap_does_not_retry_sql_errors(pg, bootstrapped):
+def test_bootstrap_does_not_retry_sql_errors(pg, bootstrapped, new_bootstrap):
     class Broken(DataAPI):
         def execute_statement(self, **kw):
             raise ClientError({"Error": {"Code": "BadRequestException", "Message": "syntax error"}}, "ExecuteStatement")
 
     sleeps = []
     with pytest.raises(ClientError):
-        bootstrapped.Bootstrap(Broken(pg), "a", "s", sleep=sleeps.append).run()
+        new_bootstrap(Broken(pg), sleep=sleeps.append).run()
     assert sleeps == []
+
+
+def scram_matches(verifier, password):
+    """Checks a PostgreSQL SCRAM-SHA-256 verifier against a password (RFC 5802)."""
+    import base64
+    import hashlib
+    import hmac
+
+    head, keys = verifier.split("$", 1)[1], verifier.split("$", 2)[2]
+    iterations, salt = head.split("$")[0].split(":")
+    stored_key = base64.b64decode(keys.split(":")[0])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return hashlib.sha256(client_key).digest() == stored_key
+
+
+def test_bedrock_user_logs_in_with_the_password_of_its_secret(pg, bootstrapped, bedrock_secret):
+    client, arn = bedrock_secret
+    stored = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
+    assert stored["username"] == "bedrock_user"
+    assert len(stored["password"]) >= 32
+    with connect(pg, "postgres") as c, c.cursor() as cur:
+        cur.execute("SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = 'bedrock_user'")
+        can_login, verifier = cur.fetchone()
+    assert can_login
+    assert verifier.startswith("SCRAM-SHA-256$"), verifier[:20]
+    assert scram_matches(verifier, stored["password"])
+    assert not scram_matches(verifier, stored["password"] + "x"), "the check itself must be able to fail"
+
+
+def test_quote_literal_doubles_quotes(bootstrapped):
+    assert bootstrapped.quote_literal("a'b") == "'a''b'"
+    with pytest.raises(ValueError):
+        bootstrapped.quote_literal("a\x00b")
 
 
 def test_split_statements_keeps_do_blocks_and_quotes_whole(bootstrapped):

@@ -29,6 +29,17 @@ resource "aws_kms_alias" "this" {
   target_key_id = aws_kms_key.this.key_id
 }
 
+# The login Bedrock uses for the vector store (role bedrock_user, not the
+# master user). Terraform creates it empty; the schema bootstrap generates
+# the password, stores it here and sets it on the role, so the password
+# never passes through Terraform state.
+resource "aws_secretsmanager_secret" "bedrock_user" {
+  name                    = "${var.name}/bedrock-user"
+  description             = "Aurora login of bedrock_user for the Bedrock knowledge base (written by the schema bootstrap)"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = 7
+}
+
 resource "aws_db_subnet_group" "this" {
   name        = var.name
   description = "Private subnets of ${var.name}"

@@ -42,3 +42,8 @@ output "database_name" {
   description = "Name of the database created with the cluster (the vector store)."
   value       = aws_rds_cluster.this.database_name
 }
+
+output "bedrock_user_secret_arn" {
+  description = "Secrets Manager ARN of bedrock_user's login (username and password), filled by the schema bootstrap."
+  value       = aws_secretsmanager_secret.bedrock_user.arn
+}
