@@ -1,5 +1,6 @@
-"""Creates the databases, the pgvector store and the tenant tables of the
-Text2Agent Aurora cluster through the RDS Data API.
+"""Creates the databases, the pgvector store, the tenant tables and the
+login Bedrock uses (bedrock_user, password kept in its own secret) in the
+Text2Agent Aurora cluster, through the RDS Data API.
 
 Terraform invokes it (aws_lambda_invocation) after the cluster instance
 exists and before the Bedrock knowledge base is created. Every statement is
@@ -20,7 +21,6 @@ KB_DATABASE = "str_kb"
 TENANTS_DATABASE = "text2Agent-Tenants"
 RETRYABLE = {
     "DatabaseResumingException",
-    "DatabaseNotFoundException",  # briefly, right after the instance is created
     "ServiceUnavailableError",
     "ThrottlingException",
 }
