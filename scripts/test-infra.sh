@@ -5,12 +5,14 @@
 #   3. tfsec: zero CRITICAL and zero HIGH findings
 #   4. the Lambda handlers and their SQL under pytest, against a throwaway
 #      PostgreSQL 15 cluster with pgvector built from Debian's trixie source
-#      package, and a moto_server for SQS (started by the tests).
+#      package, and a moto_server for SQS and Secrets Manager (started by
+#      the tests).
 # The Go tests of infra/ (infra_test.go) run with `go test ./...` in test.sh.
 #
 # tflint and tfsec are built once with go install into $TOOLS_BIN (default
 # .cache/bin) and reused while the version matches. Writes pytest's counts
-# to .cache/pytest-counts as "N passed, N failed" for test.sh's total.
+# to .cache/pytest-counts as "N passed, N failed, N skipped" for the total
+# test.sh prints last.
 #
 # Needs: go, terraform ($TFSTATE_GUARD_TERRAFORM or PATH), root or sudo-less
 # apt-get for missing Debian packages. Each step prints its duration.
