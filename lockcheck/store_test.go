@@ -2,6 +2,7 @@ package lockcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -442,4 +443,98 @@ func TestWriteRunRecordReplacesAnUnreadableItemOfOurs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, snap.Records, 1)
 	assert.Equal(t, int64(3), snap.Records[0].RunID)
+}
+
+// auto-unlock: a definitive stale lock is removed, a circumstantial one
+// and an active one stay, and a lock re-taken between detect's read and
+// its delete survives.
+func TestAutoUnlock(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	mk := func(id, path, who string, created time.Time) {
+		putItem(t, ddb, table, map[string]string{"LockID": path, "Info": infoJSON(id, path, who, created)})
+	}
+	runs := &fakeRuns{runs: map[int64]RunState{}}
+	record := func(path string, run int64, host string, exclusive bool) {
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: run, RunAttempt: 1,
+			Job: "apply", RunnerName: lockRunner, Host: host, HostExclusive: exclusive, Written: now.Add(-time.Hour)}))
+		runs.runs[run] = RunState{Status: "completed", Conclusion: "cancelled", Attempt: 1,
+			Jobs: []JobState{{RunnerName: lockRunner, CompletedAt: now.Add(-time.Minute)}}}
+	}
+	mk("dead", "b/dead", "runner@vm-dead", now.Add(-10*time.Minute))
+	record("b/dead", 1, "vm-dead", true)
+	mk("retaken", "b/retaken", "runner@vm-re", now.Add(-10*time.Minute))
+	record("b/retaken", 2, "vm-re", true)
+	mk("circ", "b/circ", "runner@shared", now.Add(-50*time.Minute))
+	record("b/circ", 3, "shared", false)
+	mk("young", "b/young", "me@laptop", now.Add(-time.Minute))
+
+	cl := &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew, Repository: "octo/infra"},
+		Runs: runs, Now: time.Now}
+	api := &retaker{DynamoDBAPI: ddb}
+	stores := []Store{&DynamoDBStore{API: api, Table: table}}
+	det, err := (&Detector{Stores: stores, Classifier: cl}).Detect(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []Approved{{ID: "dead", Path: "b/dead"}, {ID: "retaken", Path: "b/retaken"}}, AutoUnlockable(det))
+
+	// Just before each delete, a new Terraform takes b/retaken again.
+	var once sync.Once
+	api.put = func() {
+		once.Do(func() {
+			_, err := ddb.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: lockKey("b/retaken")})
+			require.NoError(t, err)
+			mk("new", "b/retaken", "runner@vm-new", time.Now())
+		})
+	}
+	results, err := AutoUnlock(ctx, &Unlocker{Stores: stores, Classifier: cl}, det)
+	require.NoError(t, err)
+	outcomes := map[string]Outcome{}
+	for _, r := range results {
+		outcomes[r.ID] = r.Outcome
+	}
+	assert.Equal(t, map[string]Outcome{"dead": OutcomeRemoved, "retaken": OutcomeRefused}, outcomes)
+	_, present := getInfo(t, ddb, table, "b/dead")
+	assert.False(t, present)
+	info, present := getInfo(t, ddb, table, "b/retaken")
+	assert.True(t, present)
+	assert.Contains(t, info, `"ID":"new"`, "the lock taken in between survives")
+	for _, path := range []string{"b/circ", "b/young"} {
+		_, present := getInfo(t, ddb, table, path)
+		assert.True(t, present, path)
+	}
+
+	// While GitHub cannot be asked about some lock, nothing is auto-removed.
+	runs.errs = map[int64]error{3: errors.New("502 Bad Gateway")}
+	cl2 := *cl
+	det, err = (&Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: &cl2}).Detect(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, det.APIProblems())
+	assert.Empty(t, AutoUnlockable(det))
+}
+
+func TestDetectWaitingBacksOffAndStops(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	putItem(t, ddb, table, map[string]string{"LockID": "b/k", "Info": infoJSON("held", "b/k", "me@laptop", time.Now())})
+	d := &Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: staleClassifier()}
+	clock := time.Now()
+	var pauses []time.Duration
+	p := DefaultWaitPolicy(2 * time.Minute)
+	p.Now = func() time.Time { return clock }
+	p.Sleep = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); clock = clock.Add(d); return nil }
+	var lines []string
+	det, err := d.DetectWaiting(ctx, p, func(det *Detection, left time.Duration) { lines = append(lines, WaitingFor(det, left)) })
+	require.NoError(t, err)
+	assert.Len(t, det.Active(), 1, "still held when the budget ran out")
+	assert.Equal(t, []time.Duration{5 * time.Second, 7500 * time.Millisecond, 11250 * time.Millisecond, 16875 * time.Millisecond,
+		25312500 * time.Microsecond, 30 * time.Second, 24062500 * time.Microsecond}, pauses, "backs off to 30 s, never past the budget")
+	assert.Equal(t, "waiting for 1 lock(s) held by no known run, young enough to be live; 2m0s left", lines[0])
+
+	p.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
+	_, err = d.DetectWaiting(ctx, p, nil)
+	assert.ErrorIs(t, err, context.Canceled)
 }
