@@ -487,6 +487,62 @@ func TestForeignLockAfterACompletedRunIsNeverOffered(t *testing.T) {
 	foreign.wait(t)
 }
 
+// Issue 10: a killed terraform apply whose job ran setup is cleared by
+// detect with auto-unlock: definitive, and the next plan runs with no
+// approval. A laptop's lock on another state, taken beside it, stays.
+func TestAutoUnlockClearsAKilledApplyWithoutApproval(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key, laptopKey := "auto/terraform.tfstate", "laptop/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	laptop := newWorkdir(t, b, laptopKey, withDynamoDB)
+	w.mustRun("apply", "-auto-approve", "-input=false") // an earlier run wrote state and its digest
+	held := laptop.applyHolding(120, b.bucket+"/"+laptopKey, withDynamoDB) // never ran setup: no evidence
+	g := newGuard(t, b, gh)
+	require.Equal(t, lockPath, g.setup(w, "default", 5101))
+	gh.set(5101, "in_progress")
+	w.applyHolding(120, lockPath, withDynamoDB).kill9(t)
+	gh.complete(5101)
+
+	code := g.Run(g.inputs("detect", map[string]string{"fail-on-active": "false", "auto-unlock": "definitive", "active-within": "1s", "stale-after": "2s"}))
+	require.Equal(t, 0, code, g.Stdout)
+	out := g.Outputs()
+	assert.Equal(t, "1", out["AUTO_UNLOCKED_COUNT"])
+	assert.NotEmpty(t, out["AUTO_UNLOCKED_LOCK_IDS"])
+	assert.Equal(t, b.lockID(b.bucket+"/"+laptopKey), out["LOCK_IDS"], "the laptop's lock, stale only by age, waits for a person: %s", out["LOCK_DETAILS"])
+	assert.Contains(t, g.Summary(), "Removed without approval: 1 lock(s) whose owner is proven gone")
+	_, stillHeld := b.item(lockPath)
+	assert.False(t, stillHeld)
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	_, ok := b.item(lockPath + "-md5")
+	assert.True(t, ok, "the digest item survives")
+	held.kill9(t)
+}
+
+// Issue 10: a lock held by a running terraform apply is waited out with
+// wait-for-active, and the plan then succeeds.
+func TestWaitForActiveWaitsOutARunningApply(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "wait/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	g := newGuard(t, b, gh)
+	require.Equal(t, lockPath, g.setup(w, "default", 5201))
+	gh.set(5201, "in_progress")
+	tf := w.applyHolding(8, lockPath, withDynamoDB) // finishes on its own in ~8 s
+	go func() {
+		tf.wait(t)
+		gh.complete(5201)
+	}()
+	code := g.Run(g.inputs("detect", map[string]string{"fail-on-active": "true", "wait-for-active": "3m"}))
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Contains(t, g.Stdout, "waiting for run 5201 (terraform), 1 lock(s)")
+	assert.Equal(t, "0", g.Outputs()["LOCK_COUNT"])
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+}
+
 func TestRunningApplyIsNeverTouched(t *testing.T) {
 	t.Parallel()
 	b, gh := newBackend(t), newFakeGitHub(t)
