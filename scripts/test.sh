@@ -75,5 +75,8 @@ TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
 log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
 
+log "bench: detect, setup and unlock against the aws CLI baseline (short form; figures, not pass/fail)"
+scripts/bench.sh
+
 log "all checks passed"
 echo "tests: $(cat .cache/test-counts)"
