@@ -41,13 +41,13 @@ const (
 )
 
 type options struct {
-	short     bool
-	reps      int
-	sizes     []int
-	owners    []int
-	unlocks   []int
-	skipBase  bool
-	keepGoing bool
+	short    bool
+	reps     int
+	sizes    []int
+	owners   []int
+	unlocks  []int
+	skipBase bool
+	hotOnly  bool
 }
 
 func main() {
@@ -59,6 +59,7 @@ func main() {
 	flag.StringVar(&owners, "owners", "", "distinct owning runs (default 1,10,100; 1,100 with -short)")
 	flag.StringVar(&unlocks, "unlocks", "", "locks per unlock (default 1,10,100; 1,10 with -short)")
 	flag.BoolVar(&o.skipBase, "no-baseline", false, "do not run the aws CLI baseline")
+	flag.BoolVar(&o.hotOnly, "hot-path", false, "measure only the binary's start and detect on an empty table")
 	flag.Parse()
 	def := func(s, full, short string) string {
 		if s != "" {
@@ -162,6 +163,13 @@ func run(ctx context.Context, o options) error {
 	}
 
 	r := &results{binarySize: fileSize(e.binary), image: imageSize(ctx)}
+	if err := e.hotPath(ctx, r); err != nil {
+		return err
+	}
+	if o.hotOnly {
+		r.print(os.Stdout, o)
+		return nil
+	}
 	for _, size := range o.sizes {
 		for i, owners := range o.owners {
 			if err := e.detectSize(ctx, r, size, owners, i == 0); err != nil {

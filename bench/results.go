@@ -25,6 +25,7 @@ type unlockRow struct {
 type results struct {
 	binarySize int64
 	image      string
+	hot        *hotPath
 	detect     []detectRow
 	setup      []measurement
 	unlock     []unlockRow
@@ -72,6 +73,12 @@ func (r *results) print(w io.Writer, o options) {
 	fmt.Fprintf(w, "\n## tfstate-guard benchmark: %s form, %d repetitions, medians (%s/%s, %d CPUs)\n\n", form, o.reps, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	fmt.Fprintf(w, "Binary: %s (go build -trimpath -ldflags \"-s -w\"). Image: %s.\n\n", mib(r.binarySize), r.image)
 
+	if h := r.hot; h != nil {
+		fmt.Fprintln(w, "### hot path")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "binary start (no mode: usage, exit 2): %s, peak RSS %s\n", ms(median(h.start)), mb(h.startRSS))
+		fmt.Fprintf(w, "detect on an empty table: %s, peak RSS %s, %d requests\n\n", ms(median(h.empty)), mb(h.emptyRSS), h.emptyCalls)
+	}
 	fmt.Fprintln(w, "### detect (every lock owned by a completed run: all stale)")
 	fmt.Fprintln(w)
 	t := newTab(w)
