@@ -186,8 +186,9 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 	}
 	seen := map[RunRef]bool{}
 	var refs []RunRef
+	byPath := recordsByPath(records)
 	for _, l := range locks {
-		for _, cand := range c.candidates(l, records) {
+		for _, cand := range c.candidates(l, byPath[l.LockPath]) {
 			ref := RunRef{Repository: cand.ref.Repository, ID: cand.ref.ID}
 			if !seen[ref] && !c.isCurrentRun(ref) {
 				seen[ref] = true
