@@ -48,6 +48,7 @@ type options struct {
 	unlocks  []int
 	skipBase bool
 	hotOnly  bool
+	binary   string
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&owners, "owners", "", "distinct owning runs (default 1,10,100; 1,100 with -short)")
 	flag.StringVar(&unlocks, "unlocks", "", "locks per unlock (default 1,10,100; 1,10 with -short)")
 	flag.BoolVar(&o.skipBase, "no-baseline", false, "do not run the aws CLI baseline")
+	flag.StringVar(&o.binary, "binary", "", "measure this tfstate-guard binary instead of building the working tree (before/after comparisons)")
 	flag.BoolVar(&o.hotOnly, "hot-path", false, "measure only the binary's start and detect on an empty table")
 	flag.Parse()
 	def := func(s, full, short string) string {
@@ -132,13 +134,20 @@ func run(ctx context.Context, o options) error {
 	defer os.RemoveAll(work)
 	e := &env{o: o, repo: repo, work: work}
 
-	step("building tfstate-guard (go build -trimpath -ldflags \"-s -w\", as the Dockerfile does)")
-	e.binary = filepath.Join(work, "tfstate-guard")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", e.binary, ".")
-	build.Dir, build.Stdout, build.Stderr = repo, os.Stderr, os.Stderr
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	if o.binary != "" {
+		if e.binary, err = filepath.Abs(o.binary); err != nil {
+			return err
+		}
+		step("measuring %s", e.binary)
+	} else {
+		step("building tfstate-guard (go build -trimpath -ldflags \"-s -w\", as the Dockerfile does)")
+		e.binary = filepath.Join(work, "tfstate-guard")
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", e.binary, ".")
+		build.Dir, build.Stdout, build.Stderr = repo, os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build: %w", err)
+		}
 	}
 
 	moto, err := startMoto(ctx, work)

@@ -77,7 +77,8 @@ func (r *results) print(w io.Writer, o options) {
 		fmt.Fprintln(w, "### hot path")
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "binary start (no mode: usage, exit 2): %s, peak RSS %s\n", ms(median(h.start)), mb(h.startRSS))
-		fmt.Fprintf(w, "detect on an empty table: %s, peak RSS %s, %d requests\n\n", ms(median(h.empty)), mb(h.emptyRSS), h.emptyCalls)
+		fmt.Fprintf(w, "detect on an empty table: %s, peak RSS %s, %d requests\n", ms(median(h.empty)), mb(h.emptyRSS), h.emptyCalls)
+		fmt.Fprintf(w, "detect, lock-source both, %d .tflock objects in S3 and an empty table: %s, %d AWS requests\n\n", lockFiles, ms(median(h.both)), h.bothCalls)
 	}
 	fmt.Fprintln(w, "### detect (every lock owned by a completed run: all stale)")
 	fmt.Fprintln(w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Detection is the outcome of reading and classifying every lock.
@@ -82,8 +83,21 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 	var records []RunRecord
 	skipped := map[string]int{}
 	index := map[string]int{} // path + "\x00" + ID -> position in locks
-	for _, st := range stores {
-		snap, err := st.Snapshot(ctx)
+	// The stores are read at once (S3 and DynamoDB are independent round
+	// trips), then merged in their order.
+	snaps := make([]Snapshot, len(stores))
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, st := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			snaps[i], errs[i] = st.Snapshot(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range stores {
+		snap, err := snaps[i], errs[i]
 		if err != nil {
 			return nil, nil, nil, err
 		}
