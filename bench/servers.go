@@ -40,10 +40,11 @@ func (c requestCounts) writes() int64 {
 
 // countingProxy forwards to moto and counts requests by AWS operation.
 type countingProxy struct {
-	url string
-	srv *http.Server
-	mu  sync.Mutex
-	c   requestCounts
+	url    string
+	srv    *http.Server
+	target atomic.Pointer[httputil.ReverseProxy]
+	mu     sync.Mutex
+	c      requestCounts
 }
 
 func newCountingProxy(target string) (*countingProxy, error) {
@@ -57,16 +58,24 @@ func newCountingProxy(target string) (*countingProxy, error) {
 	}
 	p := &countingProxy{url: "http://" + l.Addr().String()}
 	p.reset()
+	p.retarget(u)
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.target.Load().ServeHTTP(w, r)
+	})}
+	p.markRunRecords()
+	go p.srv.Serve(l)
+	return p, nil
+}
+
+// retarget sends later requests to another server (a fresh moto).
+func (p *countingProxy) retarget(u *url.URL) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		p.count(resp.Request, resp.StatusCode)
 		return nil
 	}
-	p.srv = &http.Server{Handler: rp}
-	p.markRunRecords()
-	go p.srv.Serve(l)
-	return p, nil
+	p.target.Store(rp)
 }
 
 func (p *countingProxy) close() { p.srv.Close() }
