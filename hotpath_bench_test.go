@@ -31,6 +31,12 @@ func BenchmarkRunDetectEmptyTable(b *testing.B) {
 		"INPUT_MODE": "detect", "INPUT_LOCK-TABLE": table, "INPUT_AWS-REGION": "eu-west-2",
 		"INPUT_LOCK-SOURCE": "dynamodb", "INPUT_GITHUB-TOKEN": "token",
 	}
+	// The AWS SDK reads its settings from the process environment.
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"} {
+		b.Setenv(k, env[k])
+	}
+	b.Setenv("AWS_CA_BUNDLE", "")
+	b.Setenv("AWS_PROFILE", "")
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 	for b.Loop() {
