@@ -166,14 +166,14 @@ func (e *env) actionEnv() ([]string, string, error) {
 	}, out, nil
 }
 
-func (e *env) runDetect(ctx context.Context, s tableSpec) (measurement, error) {
+func (e *env) runDetect(ctx context.Context, s tableSpec, binary string) (measurement, error) {
 	extra, outFile, err := e.actionEnv()
 	if err != nil {
 		return measurement{}, err
 	}
 	extra = append(extra, inputs(map[string]string{"mode": "detect", "lock-table": s.name, "aws-region": region,
 		"lock-source": "dynamodb", "github-token": "bench-token", "fail-on-active": "false"})...)
-	m, out, err := e.runChild(ctx, extra, e.binary)
+	m, out, err := e.runChild(ctx, extra, binary)
 	if err != nil {
 		return m, err
 	}
@@ -246,7 +246,7 @@ func (e *env) detectSize(ctx context.Context, r *results, size, owners int, with
 	if _, _, err := e.floorScan(ctx, s.name); err != nil {
 		return err
 	}
-	if _, err := e.runDetect(ctx, s); err != nil {
+	if _, err := e.runDetect(ctx, s, e.binary); err != nil {
 		return err
 	}
 	if withBaseline && !e.o.skipBase {
@@ -265,11 +265,18 @@ func (e *env) detectSize(ctx context.Context, r *results, size, owners int, with
 		}
 		row.floor = append(row.floor, d)
 		row.floorScans = e.proxy.snapshot().ByOp["dynamodb:Scan"]
-		m, err := e.runDetect(ctx, s)
+		m, err := e.runDetect(ctx, s, e.binary)
 		if err != nil {
 			return err
 		}
 		row.detect = append(row.detect, m)
+		if e.compare != "" {
+			m, err := e.runDetect(ctx, s, e.compare)
+			if err != nil {
+				return err
+			}
+			row.compare = append(row.compare, m)
+		}
 		if withBaseline && !e.o.skipBase {
 			m, err := e.runBaseline(ctx, s)
 			if err != nil {

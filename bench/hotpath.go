@@ -23,6 +23,8 @@ type hotPath struct {
 	// S3 and the (empty) table: two stores and one GetObject per file.
 	both      []time.Duration
 	bothCalls int64
+	// The same, for -compare's binary, run for run.
+	cStart, cEmpty, cBoth []time.Duration
 }
 
 const lockFiles = 50
@@ -38,28 +40,34 @@ func (e *env) hotPath(ctx context.Context, r *results) error {
 	h := &hotPath{}
 	var starts, empties []measurement
 	for i := 0; i <= n; i++ {
-		m, out, err := e.runChild(ctx, nil, e.binary)
-		if err != nil {
-			return err
-		}
-		if m.exitCode != 2 {
-			return fmt.Errorf("tfstate-guard with no mode exited %d, want 2 (usage):\n%s", m.exitCode, out)
-		}
-		extra, _, err := e.actionEnv()
-		if err != nil {
-			return err
-		}
-		extra = append(extra, inputs(map[string]string{"mode": "detect", "lock-table": table, "aws-region": region,
-			"lock-source": "dynamodb", "github-token": "bench-token"})...)
-		d, out, err := e.runChild(ctx, extra, e.binary)
-		if err != nil {
-			return err
-		}
-		if d.exitCode != 0 {
-			return fmt.Errorf("detect on an empty table exited %d:\n%s", d.exitCode, out)
-		}
-		if i > 0 { // the first is a warm-up
-			starts, empties = append(starts, m), append(empties, d)
+		for _, bin := range e.binaries() {
+			m, out, err := e.runChild(ctx, nil, bin)
+			if err != nil {
+				return err
+			}
+			if m.exitCode != 2 {
+				return fmt.Errorf("%s with no mode exited %d, want 2 (usage):\n%s", bin, m.exitCode, out)
+			}
+			extra, _, err := e.actionEnv()
+			if err != nil {
+				return err
+			}
+			extra = append(extra, inputs(map[string]string{"mode": "detect", "lock-table": table, "aws-region": region,
+				"lock-source": "dynamodb", "github-token": "bench-token"})...)
+			d, out, err := e.runChild(ctx, extra, bin)
+			if err != nil {
+				return err
+			}
+			if d.exitCode != 0 {
+				return fmt.Errorf("detect on an empty table exited %d:\n%s", d.exitCode, out)
+			}
+			switch {
+			case i == 0: // the first is a warm-up
+			case bin == e.binary:
+				starts, empties = append(starts, m), append(empties, d)
+			default:
+				h.cStart, h.cEmpty = append(h.cStart, m.wall), append(h.cEmpty, d.wall)
+			}
 		}
 	}
 	if err := e.hotPathBoth(ctx, h, table, n); err != nil {
@@ -88,28 +96,34 @@ func (e *env) hotPathBoth(ctx context.Context, h *hotPath, table string, n int) 
 	}
 	var runs []measurement
 	for i := 0; i <= n; i++ {
-		extra, outFile, err := e.actionEnv()
-		if err != nil {
-			return err
-		}
-		extra = append(extra, inputs(map[string]string{"mode": "detect", "lock-table": table, "aws-region": region,
-			"lock-source": "both", "state-bucket": name, "github-token": "bench-token", "fail-on-active": "false"})...)
-		m, out, err := e.runChild(ctx, extra, e.binary)
-		if err != nil {
-			return err
-		}
-		if m.exitCode != 0 {
-			return fmt.Errorf("detect with lock-source both exited %d:\n%s", m.exitCode, out)
-		}
-		outputs, err := readFileCommands(outFile)
-		if err != nil {
-			return err
-		}
-		if outputs["LOCK_COUNT"] != fmt.Sprint(lockFiles) {
-			return fmt.Errorf("detect with lock-source both: LOCK_COUNT %q, want %d", outputs["LOCK_COUNT"], lockFiles)
-		}
-		if i > 0 {
-			runs = append(runs, m)
+		for _, bin := range e.binaries() {
+			extra, outFile, err := e.actionEnv()
+			if err != nil {
+				return err
+			}
+			extra = append(extra, inputs(map[string]string{"mode": "detect", "lock-table": table, "aws-region": region,
+				"lock-source": "both", "state-bucket": name, "github-token": "bench-token", "fail-on-active": "false"})...)
+			m, out, err := e.runChild(ctx, extra, bin)
+			if err != nil {
+				return err
+			}
+			if m.exitCode != 0 {
+				return fmt.Errorf("detect with lock-source both exited %d:\n%s", m.exitCode, out)
+			}
+			outputs, err := readFileCommands(outFile)
+			if err != nil {
+				return err
+			}
+			if outputs["LOCK_COUNT"] != fmt.Sprint(lockFiles) {
+				return fmt.Errorf("detect with lock-source both: LOCK_COUNT %q, want %d", outputs["LOCK_COUNT"], lockFiles)
+			}
+			switch {
+			case i == 0:
+			case bin == e.binary:
+				runs = append(runs, m)
+			default:
+				h.cBoth = append(h.cBoth, m.wall)
+			}
 		}
 	}
 	h.both, h.bothCalls = walls(runs), ddbCalls(runs)
@@ -119,4 +133,12 @@ func (e *env) hotPathBoth(ctx context.Context, h *hotPath, table string, n int) 
 	}
 	h.bothCalls += medianInt(s3calls)
 	return nil
+}
+
+// binaries are the builds measured: this one, and -compare's.
+func (e *env) binaries() []string {
+	if e.compare == "" {
+		return []string{e.binary}
+	}
+	return []string{e.binary, e.compare}
 }

@@ -50,6 +50,7 @@ type options struct {
 	skipBase bool
 	hotOnly  bool
 	binary   string
+	compare  string
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&unlocks, "unlocks", "", "locks per unlock (default 1,10,100; 1,10 with -short)")
 	flag.BoolVar(&o.skipBase, "no-baseline", false, "do not run the aws CLI baseline")
 	flag.StringVar(&o.binary, "binary", "", "measure this tfstate-guard binary instead of building the working tree (before/after comparisons)")
+	flag.StringVar(&o.compare, "compare", "", "also measure this binary (e.g. an older build) side by side with detect, run for run")
 	flag.BoolVar(&o.hotOnly, "hot-path", false, "measure only the binary's start and detect on an empty table")
 	flag.Parse()
 	def := func(s, full, short string) string {
@@ -116,6 +118,7 @@ type env struct {
 	repo    string // repository root
 	work    string // temp dir
 	binary  string // tfstate-guard built as the Dockerfile builds it
+	compare string // another binary measured side by side, or ""
 	moto    string // moto URL (seeding goes here directly)
 	server  *moto
 	proxy   *countingProxy
@@ -136,6 +139,12 @@ func run(ctx context.Context, o options) error {
 	defer os.RemoveAll(work)
 	e := &env{o: o, repo: repo, work: work}
 
+	if o.compare != "" {
+		if e.compare, err = filepath.Abs(o.compare); err != nil {
+			return err
+		}
+		step("comparing with %s", e.compare)
+	}
 	if o.binary != "" {
 		if e.binary, err = filepath.Abs(o.binary); err != nil {
 			return err

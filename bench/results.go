@@ -15,6 +15,7 @@ type detectRow struct {
 	floorScans int64
 	detect     []measurement
 	baseline   []measurement
+	compare    []measurement // -compare's binary, run for run
 }
 
 type unlockRow struct {
@@ -93,7 +94,11 @@ func (r *results) print(w io.Writer, o options) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "binary start (no mode: usage, exit 2): %s, peak RSS %s\n", ms(median(h.start)), mb(h.startRSS))
 		fmt.Fprintf(w, "detect on an empty table: %s, peak RSS %s, %d requests\n", ms(median(h.empty)), mb(h.emptyRSS), h.emptyCalls)
-		fmt.Fprintf(w, "detect, lock-source both, %d .tflock objects in S3 and an empty table: %s, %d AWS requests\n\n", lockFiles, ms(median(h.both)), h.bothCalls)
+		fmt.Fprintf(w, "detect, lock-source both, %d .tflock objects in S3 and an empty table: %s, %d AWS requests\n", lockFiles, ms(median(h.both)), h.bothCalls)
+		if len(h.cStart) > 0 {
+			fmt.Fprintf(w, "-compare build: start %s, empty table %s, lock-source both %s\n", ms(median(h.cStart)), ms(median(h.cEmpty)), ms(median(h.cBoth)))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "### detect (every lock owned by a completed run: all stale)")
 	fmt.Fprintln(w)
@@ -115,6 +120,23 @@ func (r *results) print(w io.Writer, o options) {
 	t.Flush()
 	fmt.Fprintln(w, "\nfloor: a bare paginated Scan (fresh client, in process). baseline: bench/baseline.sh (aws dynamodb scan | python3).")
 	fmt.Fprintln(w, "detect/floor: median over repetitions of the two taken back to back. overhead ratio: baseline's time above the floor / detect's time above the floor.")
+
+	if len(r.detect) > 0 && len(r.detect[0].compare) > 0 {
+		fmt.Fprintln(w, "\n### detect: this build against the -compare build, run for run")
+		fmt.Fprintln(w)
+		t := newTab(w)
+		fmt.Fprintln(t, "items\truns\tcompare\tthis build\tthis/compare\tcompare RSS\tthis RSS\t")
+		for _, row := range r.detect {
+			var rs []float64
+			for i := range min(len(row.detect), len(row.compare)) {
+				rs = append(rs, float64(row.detect[i].wall)/float64(row.compare[i].wall))
+			}
+			sort.Float64s(rs)
+			fmt.Fprintf(t, "%d\t%d\t%s\t%s\t%.2fx\t%s\t%s\t\n", row.spec.size, row.spec.distinct, ms(median(walls(row.compare))), ms(median(walls(row.detect))),
+				rs[len(rs)/2], mb(rss(row.compare)), mb(rss(row.detect)))
+		}
+		t.Flush()
+	}
 
 	if len(r.setup) > 0 {
 		fmt.Fprintln(w, "\n### setup on an existing, correct backend")
