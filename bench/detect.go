@@ -265,17 +265,25 @@ func (e *env) detectSize(ctx context.Context, r *results, size, owners int, with
 		}
 		row.floor = append(row.floor, d)
 		row.floorScans = e.proxy.snapshot().ByOp["dynamodb:Scan"]
-		m, err := e.runDetect(ctx, s, e.binary)
-		if err != nil {
-			return err
-		}
-		row.detect = append(row.detect, m)
+		// With -compare, the two builds take turns going first: the run
+		// right after the floor's scan finds moto busier.
+		bins := []string{e.binary}
 		if e.compare != "" {
-			m, err := e.runDetect(ctx, s, e.compare)
+			bins = append(bins, e.compare)
+			if len(row.detect)%2 == 1 {
+				bins[0], bins[1] = bins[1], bins[0]
+			}
+		}
+		for _, bin := range bins {
+			m, err := e.runDetect(ctx, s, bin)
 			if err != nil {
 				return err
 			}
-			row.compare = append(row.compare, m)
+			if bin == e.binary {
+				row.detect = append(row.detect, m)
+			} else {
+				row.compare = append(row.compare, m)
+			}
 		}
 		if withBaseline && !e.o.skipBase {
 			m, err := e.runBaseline(ctx, s)
