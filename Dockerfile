@@ -8,7 +8,12 @@
 #
 # See docs/container.md for how the image is built, published and pinned.
 
-FROM golang:1.26-bookworm AS build
+# The build stage runs on the builder's own platform and cross-compiles
+# (GOOS/GOARCH from BuildKit's TARGETOS/TARGETARCH): a multi-platform
+# release builds linux/arm64 natively instead of under QEMU emulation.
+# Without BuildKit the variables are empty and Go builds for the host.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+ARG TARGETOS TARGETARCH
 WORKDIR /src
 # Never reach for another toolchain: the image's Go is the one we build with.
 ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
@@ -16,7 +21,7 @@ ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 COPY . .
-RUN go build -trimpath -ldflags "-s -w" -o /out/tfstate-guard .
+RUN GOOS="$TARGETOS" GOARCH="$TARGETARCH" go build -trimpath -ldflags "-s -w" -o /out/tfstate-guard .
 
 # The default user of distroless/static is root (uid 0), on purpose: a Docker
 # action runs with the workspace and /github/file_commands owned by the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -408,7 +409,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	return exitOK, nil
 }
 
-func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult, askedGitHub bool) error {
+func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult, askedGitHub bool) (err error) {
 	if !askedGitHub {
 		// Every problem is "no GitHub token", already said once above.
 		for i := range det.Verdicts {
@@ -418,18 +419,27 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 	for _, p := range det.APIProblems() {
 		a.warnf("GitHub could not be asked, so the age rules decided: %s", p)
 	}
+	// One write: the table and one annotation per lock would otherwise be
+	// a write per line (thousands on a large table). Nothing in here waits.
+	out := &bytes.Buffer{}
+	action := githubactions.New(githubactions.WithWriter(out))
+	defer func() {
+		if _, werr := a.stdout.Write(out.Bytes()); err == nil {
+			err = werr
+		}
+	}()
 	if !a.cfg.JSON {
-		if err := report.AutoUnlockTable(a.stdout, auto); err != nil {
+		if err := report.AutoUnlockTable(out, auto); err != nil {
 			return err
 		}
 	}
 	if a.cfg.JSON {
-		enc := json.NewEncoder(a.stdout)
+		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(report.Details(det.Verdicts)); err != nil {
 			return err
 		}
-	} else if err := report.DetectTable(a.stdout, det); err != nil {
+	} else if err := report.DetectTable(out, det); err != nil {
 		return err
 	}
 	if a.cfg.Runner.Output == "" && a.cfg.Runner.Summary == "" {
@@ -452,7 +462,7 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 	for _, name := range dropped {
 		a.warnf("%s is too large to export to the environment of later steps (Linux limits one variable to 128 KiB); read it from the step output instead", name)
 	}
-	report.Annotate(a.action, det)
+	report.Annotate(action, det)
 	return report.AppendSummary(a.cfg.Runner.Summary, report.AutoUnlockSummary(auto)+report.DetectSummary(det, storeNames(stores)))
 }
 

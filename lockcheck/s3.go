@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -72,6 +73,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	if s.PageSize > 0 {
 		in.MaxKeys = aws.Int32(s.PageSize)
 	}
+	var keys []string
 	p := s3.NewListObjectsV2Paginator(s.API, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -82,21 +84,45 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			return snap, fmt.Errorf("list .tflock objects in bucket %q (needs s3:ListBucket): %w", s.Bucket, err)
 		}
 		for _, obj := range page.Contents {
-			key := aws.ToString(obj.Key)
-			if !strings.HasSuffix(key, LockFileSuffix) {
-				continue
+			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) {
+				keys = append(keys, key)
 			}
-			raw, loc, present, err := s.read(ctx, key)
-			if err != nil {
-				return snap, err
-			}
-			if present {
-				snap.Locks = append(snap.Locks, ParseLock(s.lockPath(key), raw, loc))
-			}
+		}
+	}
+	// One GetObject per lock file, a few at a time: read one after the
+	// other, each lock file cost a round trip to S3.
+	type read struct {
+		raw     string
+		loc     Location
+		present bool
+		err     error
+	}
+	reads := make([]read, len(keys))
+	sem := make(chan struct{}, maxConcurrentLockReads)
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := &reads[i]
+			r.raw, r.loc, r.present, r.err = s.read(ctx, key)
+		}()
+	}
+	wg.Wait()
+	for i, r := range reads {
+		if r.err != nil {
+			return snap, r.err
+		}
+		if r.present {
+			snap.Locks = append(snap.Locks, ParseLock(s.lockPath(keys[i]), r.raw, r.loc))
 		}
 	}
 	return snap, nil
 }
+
+// maxConcurrentLockReads bounds parallel GetObject calls of one snapshot.
+const maxConcurrentLockReads = 8
 
 // lockPath is the state's lock path: "<bucket>/<state key>".
 func (s *S3Store) lockPath(key string) string {

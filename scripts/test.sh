@@ -89,6 +89,9 @@ go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit
 rm -f .cache/pytest-counts
 scripts/test-infra.sh
 
+log "bench: detect, setup and unlock against the aws CLI baseline (short form; figures, not pass/fail)"
+scripts/bench.sh
+
 log "all checks passed"
 # Go and pytest counts together ("N passed, N failed, N skipped" each).
 echo "tests: $(awk -F'[ ,]+' '{p += $1; f += $3; s += $5} END {printf "%d passed, %d failed, %d skipped", p, f, s}' .cache/test-counts .cache/pytest-counts)"
