@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a := &app{
 		cfg: cfg, stdout: stdout, stderr: stderr, now: time.Now,
 		action: githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv)),
-		retry:  lockcheck.DefaultRetryPolicy(),
+		retry:  newRetryPolicy(),
 	}
 	a.retry.OnWait = func(reason string, d time.Duration) {
 		a.warnf("GitHub API: %s; waiting %s before retrying", reason, d.Round(time.Second))
@@ -71,6 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return code
 }
+
+// newRetryPolicy is the GitHub client's retry policy; the reliability
+// harness shortens its waits to inject faults quickly.
+var newRetryPolicy = lockcheck.DefaultRetryPolicy
 
 // inputError marks an error the user fixes by changing an input (exit 2).
 type inputError struct{ err error }
@@ -340,12 +344,12 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 			refused = append(refused, r.ID)
 		}
 		if r.Err != nil {
-			failed = append(failed, r.ID)
+			failed = append(failed, fmt.Sprintf("%s: %v", r.ID, r.Err))
 		}
 	}
 	switch {
 	case len(failed) > 0:
-		return exitFailure, fmt.Errorf("AWS failed while removing lock(s) %s: see the reasons above", strings.Join(failed, ", "))
+		return exitFailure, fmt.Errorf("AWS failed while removing lock(s), and the reasons above say what is still held:\n%s", strings.Join(failed, "\n"))
 	case len(refused) > 0:
 		return exitBlocked, fmt.Errorf("refused to remove lock(s) %s: see the reasons above; nothing else was touched", strings.Join(refused, ", "))
 	}

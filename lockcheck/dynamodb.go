@@ -52,7 +52,7 @@ func (s *DynamoDBStore) Check(ctx context.Context) error {
 		if errors.As(err, &nf) {
 			return fmt.Errorf("lock table %q does not exist in this account and region: check lock-table and aws-region: %w", s.Table, err)
 		}
-		return fmt.Errorf("describe lock table %q (needs dynamodb:DescribeTable): %w", s.Table, err)
+		return fmt.Errorf("describe lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:DescribeTable"), err)
 	}
 	if !hasLockIDKey(out.Table) {
 		return fmt.Errorf("table %q is not a Terraform lock table: its hash key is not the string attribute LockID", s.Table)
@@ -83,7 +83,7 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return snap, fmt.Errorf("scan lock table %q (needs dynamodb:Scan): %w", s.Table, err)
+			return snap, fmt.Errorf("scan lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:Scan"), err)
 		}
 		for _, item := range page.Items {
 			s.classifyItem(&snap, item)
@@ -130,7 +130,7 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return "", loc, false, fmt.Errorf("read lock %q from table %q (needs dynamodb:GetItem): %w", lockPath, s.Table, err)
+		return "", loc, false, fmt.Errorf("read lock %q from table %q (%s): %w", lockPath, s.Table, fixFor(err, "dynamodb:GetItem"), err)
 	}
 	if out.Item == nil {
 		return "", loc, false, nil
@@ -162,7 +162,7 @@ func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw str
 		if errors.As(err, &ccf) {
 			return fmt.Errorf("delete lock %q from table %q: %w", lockPath, s.Table, ErrLockChanged)
 		}
-		return fmt.Errorf("delete lock %q from table %q (needs dynamodb:DeleteItem): %w", lockPath, s.Table, err)
+		return fmt.Errorf("delete lock %q from table %q (%s): %w", lockPath, s.Table, fixFor(err, "dynamodb:DeleteItem"), err)
 	}
 	return nil
 }
