@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/internal/reliability"
+	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
 const (
@@ -30,7 +31,7 @@ const (
 )
 
 var (
-	flagIterations = flag.Int("reliability.iterations", 0, "race iterations (default: 40, or 512 with "+envReliability+"=full)")
+	flagIterations = flag.Int("reliability.iterations", 0, "race iterations (default: 24, or 512 with "+envReliability+"=full)")
 	flagSeed       = flag.Int64("reliability.seed", 0, "race seed (default: the time); replays a failure")
 )
 
@@ -69,7 +70,7 @@ func reliabilityLine(t *testing.T, format string, args ...any) {
 }
 
 func TestReliabilityRaces(t *testing.T) {
-	iterations := int(envInt(t, envIterations, 40))
+	iterations := int(envInt(t, envIterations, 24))
 	if fullReliability() && os.Getenv(envIterations) == "" {
 		iterations = 512
 	}
@@ -121,4 +122,50 @@ func TestReliabilityRaces(t *testing.T) {
 	}
 	require.Greater(t, rep.LocksTaken, iterations/2, "the writers must actually take locks")
 	require.Greater(t, rep.Detects, iterations/2, "detect must actually run")
+}
+
+func TestReliabilityFaults(t *testing.T) {
+	moto := motoserver.Shared(t)
+	awsProxy, err := reliability.NewProxy(moto.URL)
+	require.NoError(t, err)
+	defer awsProxy.Close()
+	gh := reliability.NewFakeGitHub("octo/infra", "reliability-token")
+	defer gh.Close()
+	ghProxy, err := reliability.NewProxy(gh.URL)
+	require.NoError(t, err)
+	defer ghProxy.Close()
+	reliabilityEnv(t, awsProxy.URL)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	// The real policy, with short waits so that thirty faults take seconds:
+	// retry-after and x-ratelimit-reset are still honoured as sent.
+	saved := newRetryPolicy
+	newRetryPolicy = func() lockcheck.RetryPolicy {
+		p := lockcheck.DefaultRetryPolicy()
+		p.BaseBackoff, p.AttemptTimeout = 20*time.Millisecond, time.Second
+		return p
+	}
+	defer func() { newRetryPolicy = saved }()
+
+	// The default go test run injects every third kind; the full run all.
+	sample := 3
+	if fullReliability() {
+		sample = 1
+	}
+	start := time.Now()
+	rep := reliability.RunFaults(t.Context(), reliability.FaultConfig{
+		Entry: run, Region: "eu-west-2", DDB: moto.DynamoDB("eu-west-2"),
+		S3: s3.NewFromConfig(moto.AWSConfig("eu-west-2"), func(o *s3.Options) {
+			o.UsePathStyle = true
+			o.DisableLogOutputChecksumValidationSkipped = true
+		}),
+		AWS: awsProxy, GH: ghProxy, GitHub: gh, Dir: t.TempDir(), Hostname: host,
+		Only: os.Getenv("TFSTATE_GUARD_RELIABILITY_FAULT"), Sample: sample, Logf: t.Logf,
+	})
+	t.Logf("%d fault kinds in %s", rep.Kinds, time.Since(start).Round(time.Second))
+	reliabilityLine(t, "faults kinds=%d violations=%d", rep.Kinds, len(rep.Violations))
+	for _, v := range rep.Violations {
+		t.Errorf("%s", v)
+	}
+	require.Positive(t, rep.Kinds)
 }
