@@ -32,7 +32,7 @@ type FaultConfig struct {
 	Only string
 	// Sample, when > 1, runs every Sample-th fault only (a quick run).
 	Sample int
-	Logf func(format string, args ...any)
+	Logf   func(format string, args ...any)
 }
 
 // FaultOutcome is what happened under one fault.
