@@ -24,6 +24,16 @@ var transientCodes = map[string]bool{
 // IAM action the call needs.
 func fixFor(err error, permission string) string {
 	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ResourceNotFoundException":
+			return "the table does not exist in this account and region: check lock-table and aws-region"
+		case "NoSuchBucket":
+			return "the bucket does not exist: check state-bucket"
+		case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
+			return "the bucket is in another region: set aws-region to the bucket's region"
+		}
+	}
 	if errors.As(err, &ae) && transientCodes[ae.ErrorCode()] {
 		return fmt.Sprintf("AWS throttled or failed the call (%s) even after retries: re-run the step later; nothing was changed by this failure", ae.ErrorCode())
 	}
