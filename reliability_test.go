@@ -12,12 +12,20 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/internal/reliability"
 	"github.com/text2agent/tfstate-guard/lockcheck"
@@ -168,4 +176,121 @@ func TestReliabilityFaults(t *testing.T) {
 		t.Errorf("%s", v)
 	}
 	require.Positive(t, rep.Kinds)
+}
+
+// TestReliabilityHostileInputs gives every mode inputs a user gets wrong:
+// each must fail with an error naming the input, the value and the fix,
+// exit 2 (input) or 3 (what AWS says about it), and write nothing at all.
+func TestReliabilityHostileInputs(t *testing.T) {
+	moto := motoserver.Shared(t)
+	reliabilityEnv(t, moto.URL)
+	ctx := t.Context()
+	ddb := moto.DynamoDB("eu-west-2")
+	s3c := moto.S3("eu-west-2")
+	table, bucket := locktest.UniqueName("hostile-locks"), locktest.UniqueName("hostile-state")
+	locktest.CreateTable(t, ddb, table)
+	_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: "eu-west-2"}})
+	require.NoError(t, err)
+	wrongKey := locktest.UniqueName("wrong-key")
+	_, err = ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(wrongKey), BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+	})
+	require.NoError(t, err)
+	locktest.PutItem(t, ddb, wrongKey, map[string]string{"id": "x", "Info": `{"ID":"x"}`})
+	elsewhere := locktest.UniqueName("us-bucket")
+	_, err = moto.S3("us-west-2").CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(elsewhere),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: "us-west-2"}})
+	require.NoError(t, err)
+
+	// snapshot is everything the server holds that a step could write.
+	snapshot := func() string {
+		var b strings.Builder
+		tables, err := ddb.ListTables(ctx, &dynamodb.ListTablesInput{})
+		require.NoError(t, err)
+		buckets, err := s3c.ListBuckets(ctx, &s3.ListBucketsInput{})
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "tables %d buckets %d\n", len(tables.TableNames), len(buckets.Buckets))
+		for _, tb := range []string{table, wrongKey} {
+			out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(tb), ConsistentRead: aws.Bool(true)})
+			require.NoError(t, err)
+			fmt.Fprintf(&b, "%s: %d items\n", tb, out.Count)
+		}
+		for _, bk := range []string{bucket, elsewhere} {
+			out, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bk)})
+			require.NoError(t, err)
+			fmt.Fprintf(&b, "%s: %d objects\n", bk, len(out.Contents))
+		}
+		return b.String()
+	}
+
+	base := map[string]string{"lock-table": table, "state-bucket": bucket, "aws-region": "eu-west-2", "github-token": "", "skip-enforced-tls": "true"}
+	cases := []struct {
+		name   string
+		mode   string
+		inputs map[string]string
+		args   []string // command line instead of inputs
+		exit   []int
+		want   []string // in stderr: the input, the value, the fix
+	}{
+		{"negative duration", "detect", map[string]string{"stale-after": "-5m"}, nil, []int{2}, []string{`input stale-after: "-5m"`, "write it like 30m"}},
+		{"absurd duration", "detect", map[string]string{"active-within": "9000h", "stale-after": "9001h"}, nil, []int{2}, []string{`input active-within: "9000h" is longer than 720h`, `input stale-after: "9001h"`, "use a window such as 30m"}},
+		{"not a duration", "unlock", map[string]string{"stale-after": "30 minutes", "lock-ids": "a"}, nil, []int{2}, []string{`input stale-after: "30 minutes"`, "write it like"}},
+		{"boolean of the wrong type", "detect", map[string]string{"fail-on-active": "yes"}, nil, []int{2}, []string{`input fail-on-active: "yes"`, "use true or false"}},
+		{"setup boolean of the wrong type", "setup", map[string]string{"skip-versioning": "1", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`input skip-versioning: "1"`, "use true or false"}},
+		{"unknown mode", "force-unlock-everything", nil, nil, []int{2}, []string{`input mode: "force-unlock-everything"`, "use one of setup, detect, unlock"}},
+		{"unknown lock source", "detect", map[string]string{"lock-source": "ftp"}, nil, []int{2}, []string{`input lock-source: "ftp"`, "use dynamodb, s3, both or auto"}},
+		{"unknown lock method", "setup", map[string]string{"lock-method": "zookeeper", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`lock-method "zookeeper"`, "use dynamodb (a DynamoDB lock table), s3"}},
+		{"empty table", "", nil, []string{"detect", "--lock-table", "", "--lock-source", "dynamodb"}, []int{2}, []string{`input lock-table: ""`, "set lock-table"}},
+		{"missing table, detect", "detect", map[string]string{"lock-table": "no-such-table-1", "state-bucket": ""}, nil, []int{3}, []string{`"no-such-table-1"`, "check lock-table and aws-region"}},
+		{"missing table, unlock", "unlock", map[string]string{"lock-table": "no-such-table-2", "lock-ids": "a"}, nil, []int{3}, []string{`"no-such-table-2"`, "check lock-table and aws-region"}},
+		{"wrong key schema, detect", "detect", map[string]string{"lock-table": wrongKey, "state-bucket": ""}, nil, []int{3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey), "check lock-table"}},
+		{"wrong key schema, unlock", "unlock", map[string]string{"lock-table": wrongKey, "lock-ids": "x"}, nil, []int{2, 3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey)}},
+		{"bucket in another region, setup", "setup", map[string]string{"state-bucket": elsewhere, "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{elsewhere, "us-west-2", `not in aws-region "eu-west-2"`, "set aws-region to the bucket's region"}},
+		{"state key with ..", "setup", map[string]string{"state-key": "../prod/terraform.tfstate"}, nil, []int{2}, []string{`state-key "../prod/terraform.tfstate" is invalid`, "use a relative path such as"}},
+		{"state key with a leading /", "setup", map[string]string{"state-key": "/prod/terraform.tfstate"}, nil, []int{2}, []string{`state-key "/prod/terraform.tfstate" is invalid`, "use a relative path"}},
+		{"backup state key with ..", "backup", map[string]string{"state-key": "a/../b.tfstate"}, nil, []int{2}, []string{`state-key "a/../b.tfstate" is invalid`, "use a relative path"}},
+		{"no lock ids", "unlock", map[string]string{"lock-ids": " , "}, nil, []int{2}, []string{`input lock-ids: ","`, "pass the approved IDs"}},
+		{"lock details not JSON", "unlock", map[string]string{"lock-ids": "a", "lock-details": "{oops"}, nil, []int{2}, []string{`input lock-details: "{oops"`, "pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }}"}},
+		{"api url not http", "detect", map[string]string{"github-api-url": "ftp://example.com"}, nil, []int{2}, []string{`input github-api-url: "ftp://example.com"`, "use the runner's GITHUB_API_URL"}},
+		{"empty region", "", nil, []string{"detect", "--aws-region", "", "--lock-table", table}, []int{2}, []string{`input aws-region: ""`, "set an AWS region"}},
+		{"tags of the wrong form", "setup", map[string]string{"tags": "team", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`"team" is not key=value`, "write one key=value per line"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshot()
+			dir := t.TempDir()
+			output := filepath.Join(dir, "output")
+			require.NoError(t, os.WriteFile(output, nil, 0o644))
+			env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": output, "GITHUB_ENV": output, "GITHUB_STEP_SUMMARY": output,
+				"GITHUB_REPOSITORY": "octo/infra", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "j", "AWS_ENDPOINT_URL": moto.URL}
+			args := c.args
+			if args == nil {
+				env["INPUT_MODE"] = c.mode
+				env["INPUT_WORKING-DIRECTORY"] = dir
+				for k, v := range base {
+					env["INPUT_"+strings.ToUpper(k)] = v
+				}
+				for k, v := range c.inputs {
+					env["INPUT_"+strings.ToUpper(k)] = v
+				}
+			}
+			var stdout, stderr strings.Builder
+			code := run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr)
+			assert.Contains(t, c.exit, code, "exit code; stderr:\n%s", stderr.String())
+			for _, w := range c.want {
+				assert.Contains(t, stderr.String(), w)
+			}
+			assert.Equal(t, before, snapshot(), "nothing may be written")
+			data, err := os.ReadFile(output)
+			require.NoError(t, err)
+			assert.Empty(t, string(data), "no outputs, environment or summary")
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Len(t, entries, 1, "no backend file")
+		})
+	}
+	reliabilityLine(t, "inputs cases=%d", len(cases))
 }
