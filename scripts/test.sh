@@ -75,5 +75,8 @@ TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
 log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
 
+log "reliability harness (bounded: lock races, injected faults, fuzzing)"
+scripts/reliability.sh
+
 log "all checks passed"
 echo "tests: $(cat .cache/test-counts)"
