@@ -294,3 +294,28 @@ func TestReliabilityHostileInputs(t *testing.T) {
 	}
 	reliabilityLine(t, "inputs cases=%d", len(cases))
 }
+
+// TestReliabilityCompletedRunThenLaptop is the races' first finding as a
+// fixed scenario (seed 42, iteration 1: a completed CI run's record made a
+// live laptop lock on the same state STALE, and unlock removed it).
+func TestReliabilityCompletedRunThenLaptop(t *testing.T) {
+	moto := motoserver.Shared(t)
+	awsProxy, err := reliability.NewProxy(moto.URL)
+	require.NoError(t, err)
+	defer awsProxy.Close()
+	gh := reliability.NewFakeGitHub("octo/infra", "reliability-token")
+	defer gh.Close()
+	reliabilityEnv(t, awsProxy.URL)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	for _, v := range reliability.CompletedRunThenLaptop(t.Context(), reliability.RaceConfig{
+		Entry: run, Region: "eu-west-2", DDB: moto.DynamoDB("eu-west-2"),
+		S3: s3.NewFromConfig(moto.AWSConfig("eu-west-2"), func(o *s3.Options) {
+			o.UsePathStyle = true
+			o.DisableLogOutputChecksumValidationSkipped = true
+		}),
+		AWS: awsProxy, GitHub: gh, GitHubURL: gh.URL, Dir: t.TempDir(), Hostname: host,
+	}) {
+		t.Error(v)
+	}
+}
