@@ -75,19 +75,18 @@ type RaceReport struct {
 
 // writer kinds
 const (
-	kindCILive         = "ci-live"          // setup, lock, write state, release, then the run completes
-	kindCIHostname     = "ci-live-hostname" // same, Who host gha-<run>-<attempt>
-	kindCISelfHosted   = "ci-live-self-hosted"
-	kindCIDies         = "ci-dies"        // setup, lock, then the run is cancelled: the lock stays
-	kindLaptopLive     = "laptop-live"    // no setup: lock, write state, release
-	kindLaptopDeadOld  = "laptop-dead-2h" // a lock left two hours ago
-	writerHoldMin      = 20 * time.Millisecond
-	writerHoldSpread   = 180 * time.Millisecond
-	lockTimeout        = 400 * time.Millisecond
-	repository         = "octo/infra"
-	githubToken        = "reliability-token"
-	terraformVersion   = "1.11.4"
-	worldPathsPerWorld = 3
+	kindCILive        = "ci-live"          // setup, lock, write state, release, then the run completes
+	kindCIHostname    = "ci-live-hostname" // same, Who host gha-<run>-<attempt>
+	kindCISelfHosted  = "ci-live-self-hosted"
+	kindCIDies        = "ci-dies"        // setup, lock, then the run is cancelled: the lock stays
+	kindLaptopLive    = "laptop-live"    // no setup: lock, write state, release
+	kindLaptopDeadOld = "laptop-dead-2h" // a lock left two hours ago
+	writerHoldMin     = 20 * time.Millisecond
+	writerHoldSpread  = 180 * time.Millisecond
+	lockTimeout       = 400 * time.Millisecond
+	repository        = "octo/infra"
+	githubToken       = "reliability-token"
+	terraformVersion  = "1.11.4"
 )
 
 var writerKinds = []struct {
