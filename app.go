@@ -211,7 +211,12 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 }
 
 func (a *app) s3Client(cfg aws.Config) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = a.cfg.PathStyleS3 })
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = a.cfg.PathStyleS3
+		// A .tflock written without a checksum (older Terraform, other
+		// tools, moto) made the SDK print a DEBUG line per read into the log.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // stores builds the lock stores the configuration names.
