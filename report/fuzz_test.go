@@ -92,7 +92,11 @@ func FuzzDetectSummary(f *testing.F) {
 		sum := DetectSummary(det, "DynamoDB table `t`")
 		lines := strings.Split(sum, "\n")
 		var rows []string
+		var header string
 		for i, l := range lines {
+			if strings.HasPrefix(l, "| Status") {
+				header = l
+			}
 			if strings.HasPrefix(l, "|---") {
 				for _, r := range lines[i+1:] {
 					if strings.HasPrefix(r, "|") {
@@ -105,8 +109,8 @@ func FuzzDetectSummary(f *testing.F) {
 		if len(rows) != 1 {
 			t.Fatalf("one lock, %d table rows:\n%s", len(rows), sum)
 		}
-		if c := cells(rows[0]); len(c) != 10 { // 8 cells between 9 pipes
-			t.Fatalf("row has %d cells, want 8:\n%s", len(c)-2, rows[0])
+		if got, want := len(cells(rows[0])), len(cells(header)); got != want || want < 4 {
+			t.Fatalf("row has %d cells, the header %d:\n%s\n%s", got-2, want-2, header, rows[0])
 		}
 		for _, l := range lines {
 			if strings.HasPrefix(l, "|") && l != rows[0] && !strings.HasPrefix(l, "| Status") && !strings.HasPrefix(l, "|---") {
@@ -134,12 +138,10 @@ func FuzzAnnotate(f *testing.F) {
 		}}
 		Annotate(a, det)
 		lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-		want := 2 // one per verdict, plus one per API problem
-		if who != "" {
-			want++
-		}
-		if len(lines) != want {
-			t.Fatalf("%d annotations must be %d lines, got %d:\n%s", want, want, len(lines), buf.String())
+		// One per verdict, and at most one for the API problem: a value
+		// that added a line would show up as one more.
+		if len(lines) < 2 || len(lines) > 3 || (who == "" && len(lines) != 2) {
+			t.Fatalf("2 verdicts (and %q as an API problem) gave %d lines:\n%s", who, len(lines), buf.String())
 		}
 		for _, l := range lines {
 			if !strings.HasPrefix(l, "::error ") && !strings.HasPrefix(l, "::warning ") && !strings.HasPrefix(l, "::warning::") {
