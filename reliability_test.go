@@ -251,9 +251,9 @@ func TestReliabilityHostileInputs(t *testing.T) {
 		{"unknown lock source", "detect", map[string]string{"lock-source": "ftp"}, nil, []int{2}, []string{`input lock-source: "ftp"`, "use dynamodb, s3, both or auto"}},
 		{"unknown lock method", "setup", map[string]string{"lock-method": "zookeeper", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`lock-method "zookeeper"`, "use dynamodb (a DynamoDB lock table), s3"}},
 		{"empty table", "", nil, []string{"detect", "--lock-table", "", "--lock-source", "dynamodb"}, []int{2}, []string{`input lock-table: ""`, "set lock-table"}},
-		{"missing table, detect", "detect", map[string]string{"lock-table": "no-such-table-1", "state-bucket": ""}, nil, []int{3}, []string{`"no-such-table-1"`, "check lock-table and aws-region"}},
-		{"missing table, unlock", "unlock", map[string]string{"lock-table": "no-such-table-2", "lock-ids": "a"}, nil, []int{3}, []string{`"no-such-table-2"`, "check lock-table and aws-region"}},
-		{"wrong key schema, detect", "detect", map[string]string{"lock-table": wrongKey, "state-bucket": ""}, nil, []int{3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey), "check lock-table"}},
+		{"missing table, detect", "detect", map[string]string{"lock-table": "no-such-table-1", "state-bucket": ""}, nil, []int{2, 3}, []string{`"no-such-table-1"`, "check lock-table and aws-region"}},
+		{"missing table, unlock", "unlock", map[string]string{"lock-table": "no-such-table-2", "lock-ids": "a"}, nil, []int{2, 3}, []string{`"no-such-table-2"`, "check lock-table and aws-region"}},
+		{"wrong key schema, detect", "detect", map[string]string{"lock-table": wrongKey, "state-bucket": ""}, nil, []int{2, 3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey), "check lock-table"}},
 		{"wrong key schema, unlock", "unlock", map[string]string{"lock-table": wrongKey, "lock-ids": "x"}, nil, []int{2, 3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey)}},
 		{"bucket in another region, setup", "setup", map[string]string{"state-bucket": elsewhere, "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{elsewhere, "us-west-2", `not in aws-region "eu-west-2"`, "set aws-region to the bucket's region"}},
 		{"state key with ..", "setup", map[string]string{"state-key": "../prod/terraform.tfstate"}, nil, []int{2}, []string{`state-key "../prod/terraform.tfstate" is invalid`, "use a relative path such as"}},
@@ -286,9 +286,11 @@ func TestReliabilityHostileInputs(t *testing.T) {
 			}
 			var stdout, stderr strings.Builder
 			code := run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr)
-			assert.Contains(t, c.exit, code, "exit code; stderr:\n%s", stderr.String())
+			// The error goes to stderr, or as an ::error:: to the step log.
+			log := stderr.String() + stdout.String()
+			assert.Contains(t, c.exit, code, "exit code; log:\n%s", log)
 			for _, w := range c.want {
-				assert.Contains(t, stderr.String(), w)
+				assert.Contains(t, log, w)
 			}
 			assert.Equal(t, before, snapshot(), "nothing may be written")
 			data, err := os.ReadFile(output)

@@ -238,12 +238,14 @@ func checkExit(r Result, ok []int, bad func(string, ...any)) {
 		bad("%s exited %d (want %v, or 3 naming the failed call):\n%s", r.Mode, r.Code, ok, r.Log())
 		return
 	}
-	if !errorNamesCall.MatchString(r.Stderr) {
+	// The error goes to stderr, or as an ::error:: to the step log.
+	log := r.Stderr + r.Stdout
+	if !errorNamesCall.MatchString(log) {
 		bad("%s exited 3 without naming the failed call:\n%s", r.Mode, r.Log())
 	}
 	// Every injected fault is AWS or GitHub failing for a while, never a
 	// missing permission: the fix is to run again, not to change IAM.
-	if !strings.Contains(r.Stderr, "re-run") {
+	if !strings.Contains(log, "re-run") {
 		bad("%s exited 3 without saying what to do about it (re-run):\n%s", r.Mode, r.Log())
 	}
 }
