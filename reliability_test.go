@@ -250,7 +250,8 @@ func TestReliabilityHostileInputs(t *testing.T) {
 		{"unknown mode", "force-unlock-everything", nil, nil, []int{2}, []string{`input mode: "force-unlock-everything"`, "use one of setup, detect, unlock"}},
 		{"unknown lock source", "detect", map[string]string{"lock-source": "ftp"}, nil, []int{2}, []string{`input lock-source: "ftp"`, "use dynamodb, s3, both or auto"}},
 		{"unknown lock method", "setup", map[string]string{"lock-method": "zookeeper", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`lock-method "zookeeper"`, "use dynamodb (a DynamoDB lock table), s3"}},
-		{"empty table", "", nil, []string{"detect", "--lock-table", "", "--lock-source", "dynamodb"}, []int{2}, []string{`input lock-table: ""`, "set lock-table"}},
+		// On the command line the input is named as its flag (--lock-table).
+		{"empty table", "", nil, []string{"detect", "--lock-table", "", "--lock-source", "dynamodb"}, []int{2}, []string{"lock-table", `""`, "is empty", "set "}},
 		{"missing table, detect", "detect", map[string]string{"lock-table": "no-such-table-1", "state-bucket": ""}, nil, []int{2, 3}, []string{`"no-such-table-1"`, "check lock-table and aws-region"}},
 		{"missing table, unlock", "unlock", map[string]string{"lock-table": "no-such-table-2", "lock-ids": "a"}, nil, []int{2, 3}, []string{`"no-such-table-2"`, "check lock-table and aws-region"}},
 		{"wrong key schema, detect", "detect", map[string]string{"lock-table": wrongKey, "state-bucket": ""}, nil, []int{2, 3}, []string{fmt.Sprintf("%q is not a Terraform lock table", wrongKey), "check lock-table"}},
@@ -262,7 +263,7 @@ func TestReliabilityHostileInputs(t *testing.T) {
 		{"no lock ids", "unlock", map[string]string{"lock-ids": " , "}, nil, []int{2}, []string{`input lock-ids: ","`, "pass the approved IDs"}},
 		{"lock details not JSON", "unlock", map[string]string{"lock-ids": "a", "lock-details": "{oops"}, nil, []int{2}, []string{`input lock-details: "{oops"`, "pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }}"}},
 		{"api url not http", "detect", map[string]string{"github-api-url": "ftp://example.com"}, nil, []int{2}, []string{`input github-api-url: "ftp://example.com"`, "use the runner's GITHUB_API_URL"}},
-		{"empty region", "", nil, []string{"detect", "--aws-region", "", "--lock-table", table}, []int{2}, []string{`input aws-region: ""`, "set an AWS region"}},
+		{"empty region", "", nil, []string{"detect", "--aws-region", "", "--lock-table", table}, []int{2}, []string{"aws-region", `""`, "is empty", "set an AWS region"}},
 		{"tags of the wrong form", "setup", map[string]string{"tags": "team", "state-key": "a/terraform.tfstate"}, nil, []int{2}, []string{`"team" is not key=value`, "write one key=value per line"}},
 	}
 	for _, c := range cases {
