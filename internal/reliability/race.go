@@ -45,7 +45,7 @@ type RaceConfig struct {
 	Dir       string
 	// DetectVariants are extra inputs for detect actors, one picked at
 	// random per detect. The harness counts removals from any step's
-	// UNLOCK_DETAILS / UNLOCKED_LOCK_IDS, so a detect that removes locks
+	// UNLOCK_DETAILS / UNLOCKED_LOCK_IDS / AUTO_UNLOCKED_LOCK_IDS, so a detect that removes locks
 	// itself (auto-unlock) is accounted for like unlock. Empty: {{}}.
 	DetectVariants []map[string]string
 	// Hostname is the machine's name, which a CI writer's Terraform puts
@@ -692,7 +692,7 @@ func (w *world) account(it int) {
 	// What the steps say they removed: lock ID -> sources.
 	claimed := map[string]map[string]bool{}
 	for _, s := range steps {
-		for _, id := range splitIDs(s.Outputs["UNLOCKED_LOCK_IDS"]) {
+		for _, id := range removedIDs(s) {
 			if claimed[id] == nil {
 				claimed[id] = map[string]bool{}
 			}
@@ -791,8 +791,8 @@ func diesNote(h *heldLock) string {
 func stepsAbout(steps []Result, id string) string {
 	var b strings.Builder
 	for _, s := range steps {
-		if strings.Contains(s.Outputs["LOCK_DETAILS"], id) || strings.Contains(s.Outputs["UNLOCK_DETAILS"], id) {
-			fmt.Fprintf(&b, "  %s step: LOCK_DETAILS=%s UNLOCK_DETAILS=%s\n", s.Mode, findDetail(s.Outputs["LOCK_DETAILS"], id), s.Outputs["UNLOCK_DETAILS"])
+		if strings.Contains(s.Outputs["LOCK_DETAILS"], id) || strings.Contains(s.Outputs["UNLOCK_DETAILS"], id) || strings.Contains(s.Outputs["AUTO_UNLOCKED_LOCK_IDS"], id) {
+			fmt.Fprintf(&b, "  %s step: LOCK_DETAILS=%s UNLOCK_DETAILS=%s AUTO_UNLOCKED_LOCK_IDS=%s\n", s.Mode, findDetail(s.Outputs["LOCK_DETAILS"], id), s.Outputs["UNLOCK_DETAILS"], s.Outputs["AUTO_UNLOCKED_LOCK_IDS"])
 		}
 	}
 	return b.String()
@@ -815,11 +815,18 @@ func findDetail(details, id string) string {
 func uniqueRemoved(steps []Result) map[string]bool {
 	out := map[string]bool{}
 	for _, s := range steps {
-		for _, id := range splitIDs(s.Outputs["UNLOCKED_LOCK_IDS"]) {
+		for _, id := range removedIDs(s) {
 			out[id] = true
 		}
 	}
 	return out
+}
+
+// removedIDs are the IDs a step says it removed: unlock's
+// UNLOCKED_LOCK_IDS, and detect's AUTO_UNLOCKED_LOCK_IDS when auto-unlock
+// removes locks without approval.
+func removedIDs(r Result) []string {
+	return append(splitIDs(r.Outputs["UNLOCKED_LOCK_IDS"]), splitIDs(r.Outputs["AUTO_UNLOCKED_LOCK_IDS"])...)
 }
 
 func splitIDs(s string) []string {
