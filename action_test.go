@@ -15,15 +15,17 @@ var updateAction = flag.Bool("update", false, "rewrite action.yml from the input
 
 // outputs are every output any mode writes, with who writes it.
 var outputs = []struct{ Name, Help string }{
-	{"STALE_LOCKS_FOUND", "detect: true when a stale lock was found (approval required)."},
+	{"STALE_LOCKS_FOUND", "detect: true when a stale lock needs a person's approval (after any auto-unlock)."},
 	{"ACTIVE_LOCKS_FOUND", "detect: true when a live lock was found (Terraform must wait)."},
-	{"LOCK_COUNT", "detect: number of locks found."},
+	{"LOCK_COUNT", "detect: number of locks still held (after any auto-unlock)."},
 	{"LOCK_IDS", "detect: comma-separated Terraform lock IDs of the stale locks: the approval list for unlock."},
-	{"LOCK_DETAILS", "detect: JSON array, one object per lock (lock_id, lock_path, sources, who, operation, version, created, age_seconds, status, rule, reason, owner_run_url)."},
+	{"LOCK_DETAILS", "detect: JSON array, one object per lock (lock_id, lock_path, sources, who, operation, version, created, age_seconds, status, rule, evidence (definitive, circumstantial or none), reason, owner_run_url)."},
+	{"AUTO_UNLOCKED_LOCK_IDS", "detect with auto-unlock: IDs of the stale locks removed without approval (owner proven gone)."},
+	{"AUTO_UNLOCKED_COUNT", "detect with auto-unlock: how many locks were removed without approval."},
 	{"UNLOCKED_LOCK_IDS", "unlock: IDs removed."},
-	{"REFUSED_LOCK_IDS", "unlock: IDs refused (active again, or changed since approval)."},
-	{"ALREADY_RELEASED_LOCK_IDS", "unlock: IDs that were already gone."},
-	{"UNLOCK_DETAILS", "unlock: JSON array with the outcome and reason per ID."},
+	{"REFUSED_LOCK_IDS", "unlock: IDs not removed: refused (active again, or changed since approval) or not found (no lock holds the ID)."},
+	{"ALREADY_RELEASED_LOCK_IDS", "unlock: IDs already released since approval, as lock-details prove."},
+	{"UNLOCK_DETAILS", "unlock: JSON array with the outcome, the evidence behind it and the reason per ID."},
 	{"BACKEND_FILE", "setup: path of the backend file written."},
 	{"STATE_BUCKET", "setup: the state bucket."},
 	{"LOCK_TABLE", "setup: the lock table (empty with lock-method s3)."},

@@ -13,10 +13,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 	"github.com/sethvargo/go-githubactions"
 	"github.com/text2agent/tfstate-guard/backend"
+	"github.com/text2agent/tfstate-guard/internal/runnerhost"
 	"github.com/text2agent/tfstate-guard/layer"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 	"github.com/text2agent/tfstate-guard/report"
@@ -38,15 +41,38 @@ type app struct {
 	action *githubactions.Action
 	now    func() time.Time
 	retry  lockcheck.RetryPolicy
+	// later is a warning about GitHub access, given after the locks were
+	// read (so a missing table or credentials is the only message).
+	later string
+}
+
+// warnLater gives the deferred warning, once.
+func (a *app) warnLater() {
+	if a.later != "" {
+		a.warnf("%s", a.later)
+		a.later = ""
+	}
 }
 
 // run is the whole program: parse, dispatch, map the error to an exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, err := loadConfig(args, getenv, stderr)
+	var help *helpRequest
+	if errors.As(err, &help) {
+		if help.Mode == "" {
+			writeUsage(stdout)
+		} else {
+			writeModeUsage(stdout, help.Mode)
+		}
+		return exitOK
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tfstate-guard: invalid input:\n%s\n", indent(err.Error()))
+		// Inside Actions the error annotation is the one report (the log
+		// shows it too); on the command line, stderr.
 		if cfg != nil && cfg.InActions {
 			githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv)).Errorf("invalid input: %s", err)
+		} else {
+			fmt.Fprintf(stderr, "tfstate-guard: invalid input:\n%s\n", indent(err.Error()))
 		}
 		return exitInput
 	}
@@ -60,13 +86,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	code, err := a.dispatch(ctx)
 	if err != nil {
+		code, err = a.explain(code, err)
 		var ie *inputError
 		if errors.As(err, &ie) {
 			code = exitInput
 		}
-		fmt.Fprintf(stderr, "tfstate-guard %s: %s\n", cfg.Mode, err)
 		if cfg.InActions {
 			a.action.Errorf("%s: %s", cfg.Mode, err)
+		} else {
+			fmt.Fprintf(stderr, "tfstate-guard %s: %s\n", cfg.Mode, err)
 		}
 	}
 	return code
@@ -113,7 +141,20 @@ func (a *app) setup(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	res, err := backend.Setup(ctx, a.s3Client(cfg), dynamodb.NewFromConfig(cfg), a.cfg.Setup)
+	o := a.cfg.Setup
+	if o.RunRecord != nil {
+		rec := *o.RunRecord
+		host, source, err := (runnerhost.Finder{Explicit: a.cfg.RunnerHost}).Find(ctx)
+		if err != nil {
+			a.warnf("run record without a host: %v. A lock can then not be tied to this job by its host, and only the age rules can call it stale", err)
+		}
+		rec.Host, rec.HostExclusive = host, host != "" && a.cfg.RunnerExclusive
+		o.RunRecord = &rec
+		if host != "" {
+			fmt.Fprintf(a.stderr, "run record host: %s (from the %s; one job at a time: %t)\n", report.Terminal(host), source, rec.HostExclusive)
+		}
+	}
+	res, err := backend.Setup(ctx, a.s3Client(cfg), dynamodb.NewFromConfig(cfg), o)
 	if err != nil {
 		return classifyBackendError(err)
 	}
@@ -198,16 +239,68 @@ func (a *app) finish(pairs []report.Pair, summary string) (int, error) {
 	return exitOK, nil
 }
 
+// awsConfig loads the SDK's configuration and makes sure it found
+// credentials, so that a machine without any hears so before a request
+// fails with a message about permissions. The SDK's own log lines (such
+// as the IMDS fallback warning) are shown only when debugging.
 func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(a.cfg.AWSRegion)}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(a.cfg.AWSRegion), awsconfig.WithLogger(logging.Nop{})}
+	if a.cfg.Debug {
+		opts = append(opts, awsconfig.WithLogger(logging.NewStandardLogger(a.stderr)), awsconfig.WithClientLogMode(aws.LogRetries))
+	}
 	if a.cfg.AWSProfile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(a.cfg.AWSProfile))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return cfg, &inputError{fmt.Errorf("load AWS configuration (aws-profile %q, aws-region %q): %w", a.cfg.AWSProfile, a.cfg.AWSRegion, err)}
+		var np awsconfig.SharedConfigProfileNotExistError
+		if errors.As(err, &np) {
+			return cfg, &inputError{fmt.Errorf("%s %q names no profile in the shared config files (~/.aws/config, ~/.aws/credentials): check the name; aws configure list-profiles lists them", a.cfg.ref("aws-profile"), a.cfg.AWSProfile)}
+		}
+		return cfg, &inputError{fmt.Errorf("load AWS configuration (%s %q, %s %q): %w", a.cfg.ref("aws-profile"), a.cfg.AWSProfile, a.cfg.ref("aws-region"), a.cfg.AWSRegion, err)}
+	}
+	if cfg.Credentials == nil {
+		return cfg, errors.New(a.noCredentials())
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return cfg, ctx.Err()
+		}
+		if aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil)) {
+			// The chain reached its last link, the instance role: nothing
+			// else offered credentials.
+			if a.cfg.Debug {
+				return cfg, fmt.Errorf("%s\n(the SDK said: %v)", a.noCredentials(), err)
+			}
+			return cfg, errors.New(a.noCredentials())
+		}
+		return cfg, fmt.Errorf("get AWS credentials: %w", err)
 	}
 	return cfg, nil
+}
+
+// noCredentials says no credentials were found and how to give them, in
+// the syntax of where the program runs.
+func (a *app) noCredentials() string {
+	const looked = "no AWS credentials found: looked in the environment, the shared config and credentials files, and the EC2 instance role"
+	if a.cfg.InActions {
+		return looked + ".\nGive this step credentials: add a step using aws-actions/configure-aws-credentials before it " +
+			"(role-to-assume, with permissions: id-token: write for OIDC), or set aws-profile: to a profile on a self-hosted runner."
+	}
+	return looked + ".\nGive tfstate-guard credentials in one of these ways:\n" +
+		"  - export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)\n" +
+		"  - --aws-profile NAME, a profile in ~/.aws/config (for SSO, run aws sso login --profile NAME first)\n" +
+		"  - in a GitHub workflow, a step using aws-actions/configure-aws-credentials before this one"
+}
+
+// explain turns errors a user fixes by changing a setting into input
+// errors worded in the syntax of where the program runs.
+func (a *app) explain(code int, err error) (int, error) {
+	var me *lockcheck.MissingError
+	if errors.As(err, &me) {
+		return exitInput, &inputError{errors.New(me.Message(a.cfg.ref))}
+	}
+	return code, err
 }
 
 func (a *app) s3Client(cfg aws.Config) *s3.Client {
@@ -249,13 +342,18 @@ func (a *app) classifier() *lockcheck.Classifier {
 		},
 		Now: a.now,
 	}
+	// Said once the locks were read: an AWS problem comes first, alone.
 	if a.cfg.GitHubToken == "" {
-		a.warnf("no github-token: owning runs cannot be checked, so only the age rules decide")
+		if a.cfg.InActions {
+			a.later = "no github-token: owning runs cannot be checked, so only the age rules decide"
+		} else {
+			a.later = "no GitHub token ($GITHUB_TOKEN or --github-token): owning runs cannot be checked, so only the age rules decide"
+		}
 		return c
 	}
 	runs, err := lockcheck.NewGitHubRuns(a.cfg.GitHubAPIURL, a.cfg.GitHubToken, nil, a.retry)
 	if err != nil {
-		a.warnf("%v; only the age rules decide", err)
+		a.later = fmt.Sprintf("%v; only the age rules decide", err)
 		return c
 	}
 	c.Runs = runs
@@ -267,21 +365,73 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	d := &lockcheck.Detector{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix}
-	det, err := d.Detect(ctx)
+	cl := a.classifier()
+	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+	var det *lockcheck.Detection
+	if a.cfg.WaitForActive > 0 && a.cfg.FailOnActive {
+		det, err = d.DetectWaiting(ctx, lockcheck.DefaultWaitPolicy(a.cfg.WaitForActive), func(det *lockcheck.Detection, left time.Duration) {
+			fmt.Fprintln(a.stderr, report.Terminal(lockcheck.WaitingFor(det, left)))
+		})
+		if err != nil && ctx.Err() != nil {
+			return exitFailure, fmt.Errorf("cancelled while waiting for active locks (wait-for-active %s): nothing was removed", a.cfg.WaitForActive)
+		}
+	} else {
+		det, err = d.Detect(ctx)
+	}
 	if err != nil {
 		return exitFailure, err
 	}
-	if err := a.reportDetection(det, stores); err != nil {
+	a.warnLater()
+	var auto []lockcheck.UnlockResult
+	if a.cfg.AutoUnlock == "definitive" {
+		if probs := det.APIProblems(); len(probs) > 0 && len(det.Stale()) > 0 {
+			a.warnf("auto-unlock removed nothing: GitHub could not be asked about every lock, so every stale lock waits for a person")
+		}
+		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+		if auto, err = lockcheck.AutoUnlock(ctx, u, det); err != nil {
+			return exitFailure, err
+		}
+		if len(auto) > 0 {
+			// Report what is held now: a removal may have been refused, and
+			// the state may have been locked again meanwhile.
+			if det, err = d.Detect(ctx); err != nil {
+				return exitFailure, err
+			}
+		}
+	}
+	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
 		return exitFailure, err
 	}
+	for _, r := range auto {
+		if r.Err != nil {
+			return exitFailure, fmt.Errorf("auto-unlock of lock %s failed: %w", r.ID, r.Err)
+		}
+	}
 	if len(det.Active()) > 0 && a.cfg.FailOnActive {
-		return exitBlocked, fmt.Errorf("%d active lock(s) found: a live Terraform run holds the state; wait for it to finish (fail-on-active is true)", len(det.Active()))
+		wait := ""
+		if a.cfg.WaitForActive > 0 {
+			wait = fmt.Sprintf(" after waiting %s (%s)", a.cfg.WaitForActive, a.cfg.setting("wait-for-active", a.cfg.WaitForActive.String()))
+		}
+		return exitBlocked, fmt.Errorf("%d active lock(s) found%s: a live Terraform run holds the state; wait for it to finish (%s)", len(det.Active()), wait, a.cfg.setting("fail-on-active", "true"))
 	}
 	return exitOK, nil
 }
 
-func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store) error {
+func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult, askedGitHub bool) error {
+	if !askedGitHub {
+		// Every problem is "no GitHub token", already said once above.
+		for i := range det.Verdicts {
+			det.Verdicts[i].APIProblem = ""
+		}
+	}
+	for _, p := range det.APIProblems() {
+		a.warnf("GitHub could not be asked, so the age rules decided: %s", p)
+	}
+	if !a.cfg.JSON {
+		if err := report.AutoUnlockTable(a.stdout, auto); err != nil {
+			return err
+		}
+	}
 	if a.cfg.JSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -298,6 +448,9 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 	if err != nil {
 		return err
 	}
+	if a.cfg.AutoUnlock == "definitive" {
+		pairs = append(pairs, report.AutoUnlockOutputs(auto)...)
+	}
 	if err := a.writeOutputs(pairs); err != nil {
 		return err
 	}
@@ -309,7 +462,7 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 		a.warnf("%s is too large to export to the environment of later steps (Linux limits one variable to 128 KiB); read it from the step output instead", name)
 	}
 	report.Annotate(a.action, det)
-	return report.AppendSummary(a.cfg.Runner.Summary, report.DetectSummary(det, storeNames(stores)))
+	return report.AppendSummary(a.cfg.Runner.Summary, report.AutoUnlockSummary(auto)+report.DetectSummary(det, storeNames(stores)))
 }
 
 func (a *app) unlock(ctx context.Context) (int, error) {
@@ -322,6 +475,7 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
+	a.warnLater()
 	if a.cfg.JSON {
 		details, err := report.UnlockDetails(results)
 		if err != nil {
@@ -343,22 +497,43 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 			return exitFailure, err
 		}
 	}
-	var refused, failed []string
+	return unlockVerdict(results, a.cfg)
+}
+
+// unlockVerdict is unlock's exit code and closing message: an AWS failure
+// (3) before an ID no lock holds (2, a likely typo in lock-ids) before a
+// refusal (1). Every problem is named in the message.
+func unlockVerdict(results []lockcheck.UnlockResult, cfg *Config) (int, error) {
+	var refused, failed, notFound []string
 	for _, r := range results {
-		if r.Outcome == lockcheck.OutcomeRefused {
-			refused = append(refused, r.ID)
-		}
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			failed = append(failed, fmt.Sprintf("%s: %v", r.ID, r.Err))
+		case r.Outcome == lockcheck.OutcomeRefused:
+			refused = append(refused, r.ID)
+		case r.Outcome == lockcheck.OutcomeNotFound:
+			notFound = append(notFound, r.ID)
 		}
 	}
-	switch {
-	case len(failed) > 0:
-		return exitFailure, fmt.Errorf("AWS failed while removing lock(s), and the reasons above say what is still held:\n%s", strings.Join(failed, "\n"))
-	case len(refused) > 0:
-		return exitBlocked, fmt.Errorf("refused to remove lock(s) %s: see the reasons above; nothing else was touched", strings.Join(refused, ", "))
+	var msgs []string
+	code := exitOK
+	if len(refused) > 0 {
+		code = exitBlocked
+		msgs = append(msgs, fmt.Sprintf("refused to remove lock(s) %s: see the reasons above; nothing else was touched", strings.Join(refused, ", ")))
 	}
-	return exitOK, nil
+	if len(notFound) > 0 {
+		code = exitInput
+		msgs = append(msgs, fmt.Sprintf("%s %q: NOT FOUND: no lock holds these IDs, and nothing shows they were released since approval: check for a typo (detect lists the IDs), or pass %s to prove a release",
+			cfg.ref("lock-ids"), strings.Join(notFound, ","), cfg.ref("lock-details")))
+	}
+	if len(failed) > 0 {
+		code = exitFailure
+		msgs = append(msgs, fmt.Sprintf("AWS failed while removing lock(s), and the reasons above say what is still held:\n%s", strings.Join(failed, "\n")))
+	}
+	if len(msgs) == 0 {
+		return exitOK, nil
+	}
+	return code, errors.New(strings.Join(msgs, "; "))
 }
 
 // writeOutputs writes step outputs.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type Config struct {
 	Mode      Mode
 	InActions bool // running as a GitHub Action step (INPUT_* were read)
 	JSON      bool // --json: print the result as JSON (command line)
+	// Debug shows the AWS SDK's own log lines: --debug, or RUNNER_DEBUG=1
+	// / ACTIONS_STEP_DEBUG=true inside Actions.
+	Debug bool
 
 	AWSRegion  string
 	AWSProfile string
@@ -39,6 +43,10 @@ type Config struct {
 	StaleAfter   time.Duration
 	ActiveWithin time.Duration
 	FailOnActive bool
+	// AutoUnlock is "off" or "definitive" (detect).
+	AutoUnlock string
+	// WaitForActive bounds how long detect waits for active locks (0: not).
+	WaitForActive time.Duration
 
 	GitHubToken  string
 	GitHubAPIURL string
@@ -46,6 +54,11 @@ type Config struct {
 	Current      lockcheck.RunRef
 
 	Approved []lockcheck.Approved
+
+	// RunnerHost (runner-host) and RunnerExclusive (runner-exclusive,
+	// resolved) describe where Terraform runs, for setup's run record.
+	RunnerHost      string
+	RunnerExclusive bool
 
 	Setup  backend.SetupOptions
 	Backup backend.BackupOptions
@@ -74,9 +87,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 		s = actionSettings(getenv)
 	} else {
 		var err error
-		if s, cfg.JSON, err = flagSettings(args, getenv, stderr); err != nil {
+		if s, cfg.JSON, cfg.Debug, err = flagSettings(args, getenv, stderr); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.InActions {
+		cfg.Debug = getenv("RUNNER_DEBUG") == "1" || strings.EqualFold(getenv("ACTIONS_STEP_DEBUG"), "true")
 	}
 	if getenv("GITHUB_ACTIONS") == "true" {
 		cfg.Runner = RunnerFiles{
@@ -105,46 +121,87 @@ func actionSettings(getenv func(string) string) settings {
 	return s
 }
 
-// errUsage marks a command line that could not be parsed (help was printed).
-var errUsage = errors.New("usage")
+// helpRequest is returned when the command line asks for help: it is
+// printed to stdout and the exit code is 0. Mode is "" for the top level.
+type helpRequest struct{ Mode Mode }
 
-func flagSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, bool, error) {
+func (h *helpRequest) Error() string { return "help requested" }
+
+// isHelpArg reports whether a command-line argument asks for help.
+func isHelpArg(a string) bool {
+	return a == "-h" || a == "--help" || a == "-help" || a == "help"
+}
+
+func flagSettings(args []string, getenv func(string) string, stderr io.Writer) (settings, bool, bool, error) {
+	if len(args) > 0 && isHelpArg(args[0]) {
+		if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+			if !validMode(Mode(args[1])) {
+				return nil, false, false, fmt.Errorf("help: %q is not a mode: use one of %s", args[1], joinModes())
+			}
+			return nil, false, false, &helpRequest{Mode: Mode(args[1])}
+		}
+		return nil, false, false, &helpRequest{}
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "usage: tfstate-guard <%s> [flags]\n", joinModes())
-		return nil, false, fmt.Errorf("%w: no mode given: use one of %s", errUsage, joinModes())
+		writeUsage(stderr)
+		fmt.Fprintln(stderr)
+		return nil, false, false, fmt.Errorf("no mode given: use one of %s (tfstate-guard --help explains each)", joinModes())
 	}
 	mode := Mode(args[0])
+	if !validMode(mode) {
+		return nil, false, false, fmt.Errorf("%q is not a mode: use one of %s (tfstate-guard --help explains each)", args[0], joinModes())
+	}
 	fs := flag.NewFlagSet("tfstate-guard "+string(mode), flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // help and errors are ours, below
 	vals := map[string]*string{}
 	for _, in := range inputs {
-		if in.Name == "mode" || (validMode(mode) && !in.usedBy(mode)) {
+		if in.Name == "mode" || !in.usedBy(mode) {
 			continue
 		}
-		def := in.Default
-		if in.Name == "github-token" {
-			def = ""
-		}
-		vals[in.Name] = fs.String(in.Name, def, in.Help)
+		vals[in.Name] = fs.String(in.Name, flagDefault(in), in.Help)
 	}
 	if p, ok := vals["aws-profile"]; ok {
 		fs.StringVar(p, "profile", "", "alias of --aws-profile")
 	}
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	bools := map[string]*bool{}
+	for _, f := range cliFlags {
+		if f.usedBy(mode) {
+			bools[f.Name] = fs.Bool(f.Name, false, f.Help)
+		}
+	}
 	if err := fs.Parse(args[1:]); err != nil {
-		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, false, false, &helpRequest{Mode: mode}
+		}
+		return nil, false, false, fmt.Errorf("%s: tfstate-guard %s --help lists its flags", flagError(err, mode), mode)
 	}
 	if fs.NArg() > 0 {
-		return nil, false, fmt.Errorf("%w: unexpected argument %q: settings are flags, e.g. --lock-table NAME", errUsage, fs.Arg(0))
+		if isHelpArg(fs.Arg(0)) {
+			return nil, false, false, &helpRequest{Mode: mode}
+		}
+		return nil, false, false, fmt.Errorf("unexpected argument %q: settings are flags, e.g. --lock-table NAME; tfstate-guard %s --help lists them", fs.Arg(0), mode)
 	}
 	s := settings{"mode": string(mode)}
 	for name, p := range vals {
 		s[name] = strings.TrimSpace(*p)
 	}
-	if s["github-token"] == "" {
+	if _, ok := vals["github-token"]; ok && s["github-token"] == "" {
 		s["github-token"] = getenv("GITHUB_TOKEN")
 	}
-	return s, *asJSON, nil
+	flagOn := func(name string) bool { p, ok := bools[name]; return ok && *p }
+	return s, flagOn("json"), flagOn("debug"), nil
+}
+
+// flagError rewrites the flag package's messages in the syntax help uses.
+func flagError(err error, mode Mode) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Sprintf("unknown flag --%s for mode %s", strings.TrimLeft(name, "-"), mode)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Sprintf("flag --%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	return msg
 }
 
 func (in input) usedBy(m Mode) bool {
@@ -177,7 +234,7 @@ func joinModes() string {
 func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	var errs []error
 	bad := func(name, value, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("input %s: %q %s", name, value, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s %q %s", cfg.subject(name), value, fmt.Sprintf(format, args...)))
 	}
 	cfg.Mode = Mode(s["mode"])
 	if !validMode(cfg.Mode) {
@@ -187,8 +244,13 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	m := cfg.Mode
 	cfg.AWSRegion, cfg.AWSProfile = s["aws-region"], s["aws-profile"]
 	cfg.PathStyleS3 = getenv("AWS_ENDPOINT_URL") != "" || getenv("AWS_ENDPOINT_URL_S3") != ""
-	if m != ModeBuildLayer && cfg.AWSRegion == "" {
-		bad("aws-region", "", "is empty: set an AWS region such as %s", defaultRegion)
+	if m != ModeBuildLayer {
+		switch {
+		case cfg.AWSRegion == "":
+			bad("aws-region", "", "is empty: set an AWS region such as %s", defaultRegion)
+		case !regionPattern.MatchString(cfg.AWSRegion):
+			bad("aws-region", cfg.AWSRegion, "is not an AWS region code: write it like %s (lower case, hyphens, no spaces)", defaultRegion)
+		}
 	}
 	cfg.LockTable, cfg.LockIDPrefix = s["lock-table"], s["lock-id-prefix"]
 	cfg.StateBucket, cfg.StatePrefix = s["state-bucket"], s["state-prefix"]
@@ -210,6 +272,39 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 
 type badFunc func(name, value, format string, args ...any)
 
+// regionPattern is the shape of every AWS region code (eu-west-2,
+// us-gov-west-1, cn-north-1, eusc-de-east-1): checked here so a typo is an
+// input error naming aws-region, not an SDK failure deep in a request.
+var regionPattern = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)*-[0-9]+$`)
+
+// subject names an input at the start of an error message, in the syntax
+// the user wrote it: --name on the command line, "input name:" in Actions.
+func (cfg *Config) subject(name string) string {
+	switch {
+	case name == "environment":
+		return "environment"
+	case cfg.InActions:
+		return "input " + name + ":"
+	}
+	return "--" + name
+}
+
+// ref names an input inside a message: --name, or name in Actions.
+func (cfg *Config) ref(name string) string {
+	if cfg.InActions {
+		return name
+	}
+	return "--" + name
+}
+
+// setting shows an input given a value: --name value, or name: value.
+func (cfg *Config) setting(name, value string) string {
+	if cfg.InActions {
+		return name + ": " + value
+	}
+	return "--" + name + " " + value
+}
+
 func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc) {
 	switch src := s["lock-source"]; src {
 	case "auto", "":
@@ -223,10 +318,10 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 		bad("lock-source", src, "is not a lock source: use dynamodb, s3, both or auto")
 	}
 	if (cfg.LockSource == "dynamodb" || cfg.LockSource == "both") && cfg.LockTable == "" {
-		bad("lock-table", "", "is empty but lock-source %q reads the DynamoDB table: set lock-table, or lock-source: s3", cfg.LockSource)
+		bad("lock-table", "", "is empty but lock-source %q reads the DynamoDB table: set %s, or %s", cfg.LockSource, cfg.ref("lock-table"), cfg.setting("lock-source", "s3"))
 	}
 	if (cfg.LockSource == "s3" || cfg.LockSource == "both") && cfg.StateBucket == "" {
-		bad("state-bucket", "", "is empty but lock-source %q reads .tflock objects: set state-bucket, or lock-source: dynamodb", cfg.LockSource)
+		bad("state-bucket", "", "is empty but lock-source %q reads .tflock objects: set %s, or %s", cfg.LockSource, cfg.ref("state-bucket"), cfg.setting("lock-source", "dynamodb"))
 	}
 	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
 	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
@@ -236,7 +331,7 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 		}
 	}
 	if cfg.StaleAfter > 0 && cfg.ActiveWithin > 0 && cfg.ActiveWithin > cfg.StaleAfter {
-		bad("active-within", s["active-within"], "is longer than stale-after (%s): active-within must not exceed stale-after", s["stale-after"])
+		bad("active-within", s["active-within"], "is longer than %s (%s): it must not exceed it", cfg.ref("stale-after"), s["stale-after"])
 	}
 	cfg.FailOnActive = true
 	if v, ok := s["fail-on-active"]; ok {
@@ -245,6 +340,26 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 			bad("fail-on-active", v, "is not a boolean: use true or false")
 		}
 		cfg.FailOnActive = b
+	}
+
+	if cfg.Mode == ModeDetect {
+		switch v := firstNonEmpty(s["auto-unlock"], "off"); v {
+		case "off", "definitive":
+			cfg.AutoUnlock = v
+		default:
+			bad("auto-unlock", v, "is not off or definitive: definitive removes only the stale locks whose owner is proven gone")
+		}
+		if v := firstNonEmpty(s["wait-for-active"], "0"); v != "0" {
+			d, err := time.ParseDuration(v)
+			switch {
+			case err != nil || d < 0:
+				bad("wait-for-active", v, "is not a duration: write it like 10m or 90s, or 0 not to wait")
+			case d > 6*time.Hour:
+				bad("wait-for-active", v, "is longer than a GitHub-hosted job may run (6h): wait at most a few minutes, the way terraform -lock-timeout does")
+			default:
+				cfg.WaitForActive = d
+			}
+		}
 	}
 
 	cfg.GitHubToken = s["github-token"]
@@ -272,7 +387,11 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 func (cfg *Config) fillApproved(s settings, bad badFunc) {
 	ids := lockcheck.ParseLockIDs(s["lock-ids"])
 	if len(ids) == 0 {
-		bad("lock-ids", s["lock-ids"], "names no lock: pass the approved IDs, e.g. lock-ids: ${{ needs.stale-lock-check.outputs.LOCK_IDS }}")
+		example := cfg.setting("lock-ids", "${{ needs.stale-lock-check.outputs.LOCK_IDS }}")
+		if !cfg.InActions {
+			example = cfg.setting("lock-ids", "9161f8d3-91c8-c716-d20c-f2c95576c5e2") + " (detect lists the IDs)"
+		}
+		bad("lock-ids", s["lock-ids"], "names no lock: pass the approved IDs, e.g. %s", example)
 		return
 	}
 	paths := map[string]string{}
@@ -282,7 +401,11 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 			LockPath string `json:"lock_path"`
 		}
 		if err := json.Unmarshal([]byte(raw), &details); err != nil {
-			bad("lock-details", abbreviate(raw), "is not detect's LOCK_DETAILS JSON array (%v): pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }} or leave it empty", err)
+			fix := "pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }} or leave it empty"
+			if !cfg.InActions {
+				fix = "pass the JSON array detect --json prints, or leave --lock-details out"
+			}
+			bad("lock-details", abbreviate(raw), "is not detect's LOCK_DETAILS JSON array (%v): %s", err, fix)
 			return
 		}
 		for _, d := range details {
@@ -296,7 +419,11 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			bad("lock-ids", strings.Join(missing, ","), "are not in lock-details: pass LOCK_IDS and LOCK_DETAILS from the same detect step")
+			fix := "pass LOCK_IDS and LOCK_DETAILS from the same detect step"
+			if !cfg.InActions {
+				fix = fmt.Sprintf("pass %s and %s from the same detect run", cfg.ref("lock-ids"), cfg.ref("lock-details"))
+			}
+			bad("lock-ids", strings.Join(missing, ","), "are not in %s: %s", cfg.ref("lock-details"), fix)
 		}
 	}
 	for _, id := range ids {
@@ -344,8 +471,22 @@ func (cfg *Config) fillState(s settings, getenv func(string) string, errs *[]err
 	if cfg.InActions {
 		o.RunRecord = runRecordFromEnv(getenv, bad)
 	}
+	cfg.RunnerHost = strings.TrimSpace(s["runner-host"])
+	if strings.ContainsAny(cfg.RunnerHost, " \t\r\n@") {
+		bad("runner-host", cfg.RunnerHost, "is not a host name: give the hostname alone, as `hostname` prints it (no user@, no spaces)")
+	}
+	switch v := firstNonEmpty(s["runner-exclusive"], "auto"); v {
+	case "auto":
+		cfg.RunnerExclusive = getenv("RUNNER_ENVIRONMENT") == "github-hosted"
+	default:
+		b, err := parseBool(v)
+		if err != nil {
+			bad("runner-exclusive", v, "is not auto, true or false")
+		}
+		cfg.RunnerExclusive = b
+	}
 	if err := o.Validate(); err != nil {
-		*errs = append(*errs, err)
+		*errs = append(*errs, unreported(err, *errs)...)
 	}
 	cfg.Setup = o
 }
@@ -386,6 +527,37 @@ func (cfg *Config) fillLayer(s settings, errs *[]error) {
 
 // maxLockWindow bounds stale-after and active-within: 30 days.
 const maxLockWindow = 720 * time.Hour
+
+// unreported drops the problems of err (a joined set of ConfigErrors)
+// about an input an earlier error already named, so that one mistake is
+// reported once (an unparsable lock-method is not also "lock-method """).
+func unreported(err error, earlier []error) []error {
+	named := map[string]bool{}
+	for _, e := range earlier {
+		var ce *backend.ConfigError
+		if errors.As(e, &ce) {
+			named[ce.Input] = true
+		}
+		for _, in := range inputs {
+			if strings.HasPrefix(e.Error(), "--"+in.Name+" ") || strings.HasPrefix(e.Error(), "input "+in.Name+":") {
+				named[in.Name] = true
+			}
+		}
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	var out []error
+	for _, e := range all {
+		var ce *backend.ConfigError
+		if errors.As(e, &ce) && named[ce.Input] {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
 
 func parseDuration(s settings, name string, bad badFunc) time.Duration {
 	v := s[name]

@@ -5,11 +5,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/actiontest"
+	"github.com/text2agent/tfstate-guard/internal/fakegithub"
 	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/layer"
@@ -60,11 +59,11 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 	require.Error(t, err)
 	msg := err.Error()
 	for _, want := range []string{
-		`input stale-after: "soon" is not a positive duration`,
-		`input active-within: "0s" is not a positive duration`,
-		`input lock-source: "ftp" is not a lock source: use dynamodb, s3, both or auto`,
-		`input fail-on-active: "maybe" is not a boolean`,
-		`input github-repository: "just-a-name" is not owner/name`,
+		`--stale-after "soon" is not a positive duration`,
+		`--active-within "0s" is not a positive duration`,
+		`--lock-source "ftp" is not a lock source: use dynamodb, s3, both or auto`,
+		`--fail-on-active "maybe" is not a boolean`,
+		`--github-repository "just-a-name" is not owner/name`,
 	} {
 		assert.Contains(t, msg, want)
 	}
@@ -135,12 +134,14 @@ func TestRunMapsInputErrorsToExit2(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"detect", "--stale-after", "x"}, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
-	assert.Contains(t, errOut.String(), `input stale-after: "x"`)
+	assert.Contains(t, errOut.String(), `--stale-after "x" is not a positive duration`)
 	code = run(context.Background(), []string{"frobnicate"}, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
 	code = run(context.Background(), nil, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
-	assert.Contains(t, errOut.String(), "usage: tfstate-guard <setup, detect, unlock, build-layer, backup>")
+	assert.Contains(t, errOut.String(), "Usage:\n  tfstate-guard <mode> [flags]")
+	assert.Contains(t, errOut.String(), "no mode given: use one of setup, detect, unlock, build-layer, backup")
+	assert.Empty(t, out.String(), "a mistake is not help: nothing on stdout")
 }
 
 // lockTable makes a table on the shared moto server and returns its client.
@@ -162,34 +163,21 @@ func newRunner(t *testing.T, srv *motoserver.Server, extra ...string) *actiontes
 	return actiontest.New(t, binary, append(srv.Env(), extra...)...)
 }
 
-// fakeRunsAPI answers GET /repos/octo/infra/actions/runs/{id} with the
-// given statuses and counts requests per path.
+// fakeRunsAPI serves GitHub's run, attempt and job JSON (internal/fakegithub).
+// Each run has one attempt; a completed one's job ran on runner
+// "GitHub Actions <id>" and ended a second ago.
 func fakeRunsAPI(t *testing.T, statuses map[int64]string) (*httptest.Server, func(path string) int) {
-	var mu sync.Mutex
-	seen := map[string]int{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen[r.URL.Path]++
-		mu.Unlock()
-		var id int64
-		if _, err := fmt.Sscanf(r.URL.Path, "/repos/octo/infra/actions/runs/%d", &id); err != nil || statuses[id] == "" {
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"Not Found"}`)
-			return
-		}
-		status, concl := statuses[id], "null"
+	gh := fakegithub.New()
+	for id, status := range statuses {
 		if status == "completed" {
-			concl = `"cancelled"`
+			gh.End("octo/infra", id, 1, "cancelled", fmt.Sprintf("GitHub Actions %d", id), time.Now().Add(-time.Second))
+		} else {
+			gh.SetAttempt("octo/infra", id, 1, status, "")
 		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"id":%d,"name":"terraform","run_attempt":1,"status":%q,"conclusion":%s,"html_url":"https://github.com/octo/infra/actions/runs/%d"}`, id, status, concl, id)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, func(path string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[path]
 	}
+	srv := httptest.NewServer(gh)
+	t.Cleanup(srv.Close)
+	return srv, gh.Count
 }
 
 func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
@@ -201,10 +189,11 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	put(t, ddb, table, map[string]string{"LockID": livePath, "Info": info("live-1111", livePath, "runner@fv-az1", old)})
 	put(t, ddb, table, map[string]string{"LockID": livePath + "-md5", "Digest": "0123"})
 	put(t, ddb, table, map[string]string{"LockID": deadPath, "Info": info("dead-2222", deadPath, "runner@fv-az2", old)})
-	put(t, ddb, table, map[string]string{"LockID": recordsPath, "Info": info("young-3333", recordsPath, "runner@fv-az3", time.Now())})
+	put(t, ddb, table, map[string]string{"LockID": recordsPath, "Info": info("young-3333", recordsPath, "runner@fv-az3", time.Now().Add(-2*time.Minute))})
 	for _, r := range []lockcheck.RunRecord{
 		{LockPath: livePath, Repository: "octo/infra", RunID: 41, RunAttempt: 1, Job: "apply", Written: old.Add(-time.Minute)},
-		{LockPath: recordsPath, Repository: "octo/infra", RunID: 42, RunAttempt: 1, Job: "apply", Written: time.Now().Add(-time.Minute)},
+		{LockPath: recordsPath, Repository: "octo/infra", RunID: 42, RunAttempt: 1, Job: "apply", Written: time.Now().Add(-3 * time.Minute),
+			Host: "fv-az3", HostExclusive: true, RunnerName: "GitHub Actions 42"},
 	} {
 		require.NoError(t, lockcheck.WriteRunRecord(ctx, ddb, table, r))
 	}
@@ -219,14 +208,17 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
 	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "3", out["LOCK_COUNT"])
-	assert.Equal(t, "young-3333,dead-2222", out["LOCK_IDS"], "a young lock whose run completed is stale")
+	assert.Equal(t, "young-3333,dead-2222", out["LOCK_IDS"], "a young lock whose exclusive host's job ended after taking it is stale")
+	assert.Contains(t, out["LOCK_DETAILS"], `"lock_id":"young-3333","lock_path":"b/cancelled/terraform.tfstate","sources":["dynamodb"],"who":"runner@fv-az3"`)
+	assert.Contains(t, out["LOCK_DETAILS"], `"rule":"owner-run-completed","evidence":"definitive"`)
 	assert.Contains(t, out["LOCK_DETAILS"], `"owner_run_url":"https://github.com/octo/infra/actions/runs/41"`)
 	assert.Equal(t, out, rn.File("env"), "the same values are exported to later steps")
 	assert.Contains(t, rn.Summary(), "Active locks: blocked (1 active, 2 stale)")
 	assert.Contains(t, rn.Stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
 	assert.Contains(t, rn.Stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
-	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/41"))
-	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42"))
+	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/41/attempts/1"))
+	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42/attempts/1"), "asked once per attempt")
+	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42/attempts/1/jobs"))
 
 	base["fail-on-active"] = "false"
 	assert.Equal(t, exitOK, rn.Run(base), rn.Stdout)
@@ -239,7 +231,7 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	assert.Equal(t, "young-3333,dead-2222", res["UNLOCKED_LOCK_IDS"])
 	assert.Equal(t, "live-1111", res["REFUSED_LOCK_IDS"])
 	assert.Contains(t, rn.Summary(), "2 removed, 0 already released, 1 refused")
-	assert.Contains(t, rn.Summary(), "owning run 41")
+	assert.Contains(t, rn.Summary(), "run 41 attempt 1 (record of job \"apply\", host unknown) is waiting")
 
 	// The approved job is re-run: the removed locks are already released.
 	unlock["lock-ids"] = out["LOCK_IDS"]

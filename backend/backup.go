@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
 // BackupPrefix is where backups are stored in the state bucket.
@@ -80,13 +81,13 @@ func Backup(ctx context.Context, api S3API, o BackupOptions) (*BackupResult, err
 	switch {
 	case err == nil:
 	case hasCode(err, "NoSuchBucket"):
-		return nil, configErrorf("state-bucket", err, "bucket %q does not exist; run mode setup first or check state-bucket", o.Bucket)
+		return nil, missingBucket(o.Bucket, err)
 	case httpStatus(err) == http.StatusNotFound || hasCode(err, "NotFound", "NoSuchKey"):
 		// HeadObject has no body, so a missing bucket also answers a bare
 		// 404: ask the bucket before calling it "no state yet".
 		if _, berr := api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(o.Bucket)}); berr != nil {
 			if httpStatus(berr) == http.StatusNotFound || hasCode(berr, "NotFound", "NoSuchBucket") {
-				return nil, configErrorf("state-bucket", berr, "bucket %q does not exist; run mode setup first or check state-bucket", o.Bucket)
+				return nil, missingBucket(o.Bucket, berr)
 			}
 			return nil, denied(berr, "s3:ListBucket", o.Bucket, fmt.Sprintf("check bucket %q", o.Bucket))
 		}
@@ -138,4 +139,12 @@ func copySource(bucket, key, versionID string) string {
 		src += "?versionId=" + url.QueryEscape(versionID)
 	}
 	return src
+}
+
+// missingBucket says the state bucket does not exist, in the words every
+// mode uses (a *lockcheck.MissingError naming state-bucket and aws-region).
+func missingBucket(bucket string, err error) error {
+	me := &lockcheck.MissingError{Kind: "state bucket", Name: bucket, Inputs: []string{"state-bucket", "aws-region"}, Err: err}
+	me.Hint = "or run mode setup first, which creates it"
+	return me
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
 func TestBackup(t *testing.T) {
@@ -71,14 +72,15 @@ func TestBackup(t *testing.T) {
 	}
 }
 
-func TestBackupMissingBucketIsAConfigError(t *testing.T) {
+func TestBackupMissingBucketIsSaidAsEveryModeSaysIt(t *testing.T) {
 	t.Parallel()
 	s3c, _, _ := clients(t, "eu-west-2")
-	_, err := Backup(ctxT(t), s3c, BackupOptions{Bucket: uniqueName("missing"), Key: "k.tfstate"})
-	var ce *ConfigError
-	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, "state-bucket", ce.Input)
-	assert.Contains(t, err.Error(), "does not exist; run mode setup first")
+	bucket := uniqueName("missing")
+	_, err := Backup(ctxT(t), s3c, BackupOptions{Bucket: bucket, Key: "k.tfstate"})
+	var me *lockcheck.MissingError
+	require.ErrorAs(t, err, &me)
+	assert.Equal(t, []string{"state-bucket", "aws-region"}, me.Inputs)
+	assert.Equal(t, `state bucket "`+bucket+`" does not exist in this account and region: check state-bucket and aws-region, or run mode setup first, which creates it`, err.Error())
 }
 
 func TestBackupNamesTheMissingPermission(t *testing.T) {

@@ -111,5 +111,12 @@ func writeRunRecord(ctx context.Context, ddb DynamoDBAPI, o SetupOptions) (Check
 		}
 		return Check{}, nil, err
 	}
-	return check(StateChanged, "run %d attempt %d job %s, expires %s", r.RunID, r.RunAttempt, r.Job, r.Expires.UTC().Format("2006-01-02T15:04Z")), &r, nil
+	host := "host unknown"
+	switch {
+	case r.Host != "" && r.HostExclusive:
+		host = fmt.Sprintf("on host %s (one job at a time)", r.Host)
+	case r.Host != "":
+		host = fmt.Sprintf("on host %s (may run other jobs)", r.Host)
+	}
+	return check(StateChanged, "run %d attempt %d job %s, %s, expires %s", r.RunID, r.RunAttempt, r.Job, host, r.Expires.UTC().Format("2006-01-02T15:04Z")), &r, nil
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -214,11 +215,15 @@ func TestSetupExistingBackendOnlyReads(t *testing.T) {
 				scan, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: &o.Table})
 				require.NoError(t, err)
 				require.Len(t, scan.Items, 1)
-				rec, err := lockcheck.ParseRunRecord(scan.Items[0])
+				snap, err := (&lockcheck.DynamoDBStore{API: ddb, Table: o.Table}).Snapshot(ctx)
 				require.NoError(t, err)
+				require.Len(t, snap.Records, 1)
+				rec := snap.Records[0]
 				assert.Equal(t, o.Bucket+"/app/production/terraform.tfstate", rec.LockPath)
 				assert.Equal(t, int64(42), rec.RunID)
-				assert.WithinDuration(t, rec.Written.Add(lockcheck.DefaultRunRecordTTL), rec.Expires, time.Second)
+				ttl, err := strconv.ParseInt(scan.Items[0][lockcheck.RunRecordTTLAttribute].(*dtypes.AttributeValueMemberN).Value, 10, 64)
+				require.NoError(t, err)
+				assert.WithinDuration(t, rec.Written.Add(lockcheck.DefaultRunRecordTTL), time.Unix(ttl, 0), time.Second)
 				assert.Equal(t, rec.LockPath, res.RunRecord.LockPath)
 			}
 			assert.True(t, o.RunRecord.Written.IsZero(), "the caller's record is not modified")

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/actiontest"
+	"github.com/text2agent/tfstate-guard/internal/fakegithub"
 	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 	"github.com/text2agent/tfstate-guard/lockcheck"
@@ -97,46 +97,34 @@ func findTerraform(env string, major, minor int) (string, error) {
 	return "", fmt.Errorf("no Terraform >= %d.%d: set %s or run scripts/ensure-terraform.sh (candidates %q)", major, minor, env, candidates)
 }
 
-// fakeGitHub answers run lookups from a mutable table of statuses.
+// fakeGitHub is GitHub's run API (internal/fakegithub) behind a server.
 type fakeGitHub struct {
-	mu       sync.Mutex
-	statuses map[int64]string
-	srv      *httptest.Server
+	api *fakegithub.API
+	srv *httptest.Server
 }
 
 func newFakeGitHub(t *testing.T) *fakeGitHub {
-	f := &fakeGitHub{statuses: map[int64]string{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var id int64
-		if _, err := fmt.Sscanf(r.URL.Path, "/repos/octo/infra/actions/runs/%d", &id); err == nil && !strings.HasSuffix(r.URL.Path, "/jobs") {
-			f.mu.Lock()
-			status := f.statuses[id]
-			f.mu.Unlock()
-			if status != "" {
-				concl := "null"
-				if status == "completed" {
-					concl = `"cancelled"`
-				}
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"id":%d,"name":"terraform","run_attempt":1,"status":%q,"conclusion":%s,"html_url":"https://github.com/octo/infra/actions/runs/%d"}`, id, status, concl, id)
-				return
-			}
-		}
-		if r.URL.Path == "/repos/octo/infra/actions/runs" {
-			fmt.Fprint(w, `{"total_count":0,"workflow_runs":[]}`)
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"message":"Not Found"}`)
-	}))
+	f := &fakeGitHub{api: fakegithub.New()}
+	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
+// set moves run id's first attempt to a live status.
 func (f *fakeGitHub) set(id int64, status string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.statuses[id] = status
+	f.api.SetAttempt("octo/infra", id, 1, status, "")
+}
+
+// complete ends the runs' first attempts, their jobs on the runner every
+// guard step runs on. A cancelled job ends seconds after its Terraform was
+// killed; complete waits past the clock-skew allowance first, so the end is
+// provably after the lock was taken (detect gives a run that ended within
+// the allowance of the lock the benefit of the doubt: not its owner).
+func (f *fakeGitHub) complete(ids ...int64) {
+	time.Sleep(lockcheck.DefaultRecordSkew + time.Second)
+	for _, id := range ids {
+		f.api.End("octo/infra", id, 1, "cancelled", actiontest.RunnerName, time.Now())
+	}
 }
 
 var seq atomic.Int64
@@ -398,6 +386,9 @@ func (g *guard) setup(w *workdir, workspace string, runID int64) string {
 		"working-directory": g.b.t.TempDir(),
 		// moto refuses object writes to a bucket with a Deny-with-condition policy.
 		"skip-enforced-tls": "true",
+		// As the reusable workflow does: the host Terraform runs on, which
+		// (like a GitHub-hosted runner) runs this one job.
+		"runner-host": thisHost(g.b.t), "runner-exclusive": "true",
 	})
 	code := g.Run(in, fmt.Sprintf("GITHUB_RUN_ID=%d", runID), "GITHUB_JOB=terraform-apply")
 	require.Equal(g.b.t, 0, code, g.Stdout)
@@ -421,7 +412,7 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 	gh.set(5001, "in_progress")
 	tf := w.applyHolding(120, lockPath, withDynamoDB)
 	tf.kill9(t)
-	gh.set(5001, "completed") // the cancelled run has ended
+	gh.complete(5001) // the cancelled run has ended
 
 	require.Equal(t, 0, g.Run(g.inputs("detect", map[string]string{"fail-on-active": "true"})), g.Stdout)
 	out := g.Outputs()
@@ -430,7 +421,7 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 	assert.Equal(t, "1", out["LOCK_COUNT"])
 	realID := b.lockID(lockPath)
 	assert.Equal(t, realID, out["LOCK_IDS"], "Terraform's own lock ID")
-	assert.Contains(t, out["LOCK_DETAILS"], `"rule":"owner-run-completed"`)
+	assert.Contains(t, out["LOCK_DETAILS"], `"rule":"owner-run-completed","evidence":"definitive"`)
 	assert.Contains(t, g.Summary(), "Stale locks: approval required (1 stale)")
 
 	planOut, err := w.run("plan", "-lock-timeout=0s", "-input=false")
@@ -453,6 +444,103 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 	state, ok := b.object(key)
 	require.True(t, ok, "the state survives")
 	assert.Contains(t, state, `"terraform_data"`)
+}
+
+// thisHost is the hostname Terraform writes into Who on this machine.
+func thisHost(t *testing.T) string {
+	h, err := os.Hostname()
+	require.NoError(t, err)
+	return h
+}
+
+// Issue 9: a run's setup, its apply completing, and then someone else (a
+// laptop, another workflow that never ran setup) takes the state's lock.
+// The completed run's record must not convict that live lock.
+func TestForeignLockAfterACompletedRunIsNeverOffered(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "foreign/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	g := newGuard(t, b, gh)
+	require.Equal(t, lockPath, g.setup(w, "default", 4001))
+	gh.set(4001, "in_progress")
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	gh.api.End("octo/infra", 4001, 1, "success", actiontest.RunnerName, time.Now()) // run 4001 ends; its record stays 7 days
+
+	foreign := w.applyHolding(20, lockPath, withDynamoDB) // nobody ran setup for this one
+	id := b.lockID(lockPath)
+	code := g.Run(g.inputs("detect", map[string]string{"fail-on-active": "true"}))
+	assert.Equal(t, 1, code, g.Stdout)
+	out := g.Outputs()
+	assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
+	assert.Equal(t, "false", out["STALE_LOCKS_FOUND"])
+	assert.Empty(t, out["LOCK_IDS"], "a live lock is never offered for unlock")
+	assert.Contains(t, out["LOCK_DETAILS"], `"rule":"younger-than-active-within","evidence":"none"`)
+	assert.Contains(t, out["LOCK_DETAILS"], "before this lock was taken: not its owner")
+
+	// Even approved by mistake, unlock classifies again and refuses.
+	code = g.Run(g.inputs("unlock", map[string]string{"lock-ids": id}))
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Equal(t, id, g.Outputs()["REFUSED_LOCK_IDS"])
+	assert.Equal(t, id, b.lockID(lockPath), "the foreign lock is still held")
+	foreign.wait(t)
+}
+
+// Issue 10: a killed terraform apply whose job ran setup is cleared by
+// detect with auto-unlock: definitive, and the next plan runs with no
+// approval. A laptop's lock on another state, taken beside it, stays.
+func TestAutoUnlockClearsAKilledApplyWithoutApproval(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key, laptopKey := "auto/terraform.tfstate", "laptop/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	laptop := newWorkdir(t, b, laptopKey, withDynamoDB)
+	w.mustRun("apply", "-auto-approve", "-input=false") // an earlier run wrote state and its digest
+	held := laptop.applyHolding(120, b.bucket+"/"+laptopKey, withDynamoDB) // never ran setup: no evidence
+	g := newGuard(t, b, gh)
+	require.Equal(t, lockPath, g.setup(w, "default", 5101))
+	gh.set(5101, "in_progress")
+	w.applyHolding(120, lockPath, withDynamoDB).kill9(t)
+	gh.complete(5101)
+
+	code := g.Run(g.inputs("detect", map[string]string{"fail-on-active": "false", "auto-unlock": "definitive", "active-within": "1s", "stale-after": "2s"}))
+	require.Equal(t, 0, code, g.Stdout)
+	out := g.Outputs()
+	assert.Equal(t, "1", out["AUTO_UNLOCKED_COUNT"])
+	assert.NotEmpty(t, out["AUTO_UNLOCKED_LOCK_IDS"])
+	assert.Equal(t, b.lockID(b.bucket+"/"+laptopKey), out["LOCK_IDS"], "the laptop's lock, stale only by age, waits for a person: %s", out["LOCK_DETAILS"])
+	assert.Contains(t, g.Summary(), "Removed without approval: 1 lock(s) whose owner is proven gone")
+	_, stillHeld := b.item(lockPath)
+	assert.False(t, stillHeld)
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	_, ok := b.item(lockPath + "-md5")
+	assert.True(t, ok, "the digest item survives")
+	held.kill9(t)
+}
+
+// Issue 10: a lock held by a running terraform apply is waited out with
+// wait-for-active, and the plan then succeeds.
+func TestWaitForActiveWaitsOutARunningApply(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "wait/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	g := newGuard(t, b, gh)
+	require.Equal(t, lockPath, g.setup(w, "default", 5201))
+	gh.set(5201, "in_progress")
+	tf := w.applyHolding(8, lockPath, withDynamoDB) // finishes on its own in ~8 s
+	go func() {
+		tf.wait(t)
+		gh.complete(5201)
+	}()
+	code := g.Run(g.inputs("detect", map[string]string{"fail-on-active": "true", "wait-for-active": "3m"}))
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Contains(t, g.Stdout, "waiting for run 5201 (terraform), 1 lock(s)")
+	assert.Equal(t, "0", g.Outputs()["LOCK_COUNT"])
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
 }
 
 func TestRunningApplyIsNeverTouched(t *testing.T) {
@@ -479,7 +567,7 @@ func TestRunningApplyIsNeverTouched(t *testing.T) {
 	code = g.Run(g.inputs("unlock", map[string]string{"lock-ids": id, "active-within": "1s", "stale-after": "2s"}))
 	assert.Equal(t, 1, code, g.Stdout)
 	assert.Equal(t, id, g.Outputs()["REFUSED_LOCK_IDS"])
-	assert.Contains(t, g.Summary(), "owning run 6001")
+	assert.Contains(t, g.Summary(), "run 6001 attempt 1 (record of job")
 
 	tf.wait(t) // Terraform finishes normally and releases its own lock
 	_, held := b.item(lockPath)
@@ -507,9 +595,10 @@ func TestRelockedBetweenDetectAndUnlockSurvives(t *testing.T) {
 	w := newWorkdir(t, b, key, withDynamoDB)
 	g := newGuard(t, b, gh)
 	require.Equal(t, lockPath, g.setup(w, "default", 7001))
-	gh.set(7001, "completed")
+	gh.set(7001, "in_progress")
 	first := w.applyHolding(120, lockPath, withDynamoDB)
 	first.kill9(t)
+	gh.complete(7001)
 	require.Equal(t, 0, g.Run(g.inputs("detect", nil)), g.Stdout)
 	approved := g.Outputs()
 	require.Equal(t, "1", approved["LOCK_COUNT"])
@@ -546,12 +635,11 @@ func TestWorkspacesAndTwoStatesShareOneTable(t *testing.T) {
 	require.Contains(t, appPath, "/env:/staging/")
 	require.Equal(t, appPath, g.setup(app, "staging", 8001))
 	require.Equal(t, netPath, g.setup(net, "default", 8002))
-	gh.set(8001, "completed")
-	gh.set(8002, "completed")
 	a := app.applyHolding(120, appPath, withDynamoDB)
 	n := net.applyHolding(120, netPath, withDynamoDB)
 	a.kill9(t)
 	n.kill9(t)
+	gh.complete(8001, 8002)
 
 	require.Equal(t, 0, g.Run(g.inputs("detect", map[string]string{"lock-id-prefix": b.bucket + "/env:/"})), g.Stdout)
 	assert.Equal(t, "1", g.Outputs()["LOCK_COUNT"], "lock-id-prefix narrows to the workspace")
@@ -586,8 +674,8 @@ func TestS3LockFiles(t *testing.T) {
 			w := newWorkdir(t, b, key, tc.method)
 			g := newGuard(t, b, gh)
 			require.Equal(t, lockPath, g.setup(w, "default", 9001))
-			gh.set(9001, "completed")
 			w.applyHolding(120, lockPath, tc.method).kill9(t)
+			gh.complete(9001)
 			body, ok := b.object(key + lockcheck.LockFileSuffix)
 			require.True(t, ok)
 			realID := lockcheck.ParseLock(lockPath, body, lockcheck.Location{}).ID()

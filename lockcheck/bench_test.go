@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/fakegithub"
 	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
 )
@@ -29,8 +30,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkDetect measures a whole detect against a real moto table holding
-// N locks, each with the run record of its own (completed) run, plus their
-// digest items; GitHub is an httptest server. It reports AWS and GitHub
+// N locks, each with the run record of its own run, whose job on the lock's
+// host ended after taking it, plus their digest items; GitHub is the
+// internal/fakegithub stand-in. It reports AWS and GitHub
 // round trips per detect beside the time.
 func BenchmarkDetect(b *testing.B) {
 	for _, records := range []int{1, 10, 100} {
@@ -43,10 +45,12 @@ func BenchmarkDetect(b *testing.B) {
 			ctx := context.Background()
 			table := uniqueName("bench")
 			locktest.CreateTable(b, ddb, table)
-			created := time.Now().Add(-time.Hour)
+			created := time.Now().Add(-time.Hour).Truncate(time.Second)
+			gh := fakegithub.New()
 			for i := 0; i < records; i++ {
 				path := fmt.Sprintf("bucket/state-%03d/terraform.tfstate", i)
-				info := infoJSON(fmt.Sprintf("id-%03d", i), path, "runner@fv-az1", created)
+				host, runner := fmt.Sprintf("runnervm%03d", i), fmt.Sprintf("GitHub Actions %d", 1000+i)
+				info := infoJSON(fmt.Sprintf("id-%03d", i), path, "runner@"+host, created)
 				for _, item := range []map[string]types.AttributeValue{
 					{"LockID": &types.AttributeValueMemberS{Value: path}, "Info": &types.AttributeValueMemberS{Value: info}},
 					{"LockID": &types.AttributeValueMemberS{Value: path + "-md5"}, "Digest": &types.AttributeValueMemberS{Value: "0123"}},
@@ -55,15 +59,10 @@ func BenchmarkDetect(b *testing.B) {
 					require.NoError(b, err)
 				}
 				require.NoError(b, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra",
-					RunID: int64(1000 + i), RunAttempt: 1, Job: "apply", Written: created.Add(-time.Minute)}))
+					RunID: int64(1000 + i), RunAttempt: 1, Job: "apply", RunnerName: runner, Host: host, HostExclusive: true, Written: created.Add(-time.Minute)}))
+				gh.End("octo/infra", int64(1000+i), 1, "cancelled", runner, created.Add(time.Minute))
 			}
-			var gh atomic.Int64
-			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				gh.Add(1)
-				var id int64
-				fmt.Sscanf(r.URL.Path, "/repos/octo/infra/actions/runs/%d", &id)
-				fmt.Fprintf(w, `{"id":%d,"run_attempt":1,"status":"completed","conclusion":"cancelled"}`, id)
-			}))
+			api := httptest.NewServer(gh)
 			defer api.Close()
 
 			aws3.n.Store(0)
@@ -76,10 +75,11 @@ func BenchmarkDetect(b *testing.B) {
 						Runs: runs, Now: time.Now}}).Detect(ctx)
 				require.NoError(b, err)
 				require.Len(b, det.Stale(), records)
+				require.Equal(b, EvidenceDefinitive, det.Stale()[0].Evidence)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(aws3.n.Load())/float64(b.N), "aws-calls/op")
-			b.ReportMetric(float64(gh.Load())/float64(b.N), "github-calls/op")
+			b.ReportMetric(float64(gh.Requests(""))/float64(b.N), "github-calls/op")
 		})
 	}
 }

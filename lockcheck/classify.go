@@ -2,6 +2,7 @@ package lockcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -65,11 +66,38 @@ type Policy struct {
 // wrote a run record and the machine whose Terraform took the lock.
 const DefaultRecordSkew = 5 * time.Second
 
+// Evidence says how strongly a verdict's owner evidence ties the lock to a
+// run: it decides what may happen without a person.
+type Evidence string
+
+const (
+	// EvidenceDefinitive: the lock's own hostname names the run, or a run
+	// record of the same exclusive host (one job per host) was written
+	// before the lock by a job that ended after the lock was taken. Nobody
+	// else can hold such a lock.
+	EvidenceDefinitive Evidence = "definitive"
+	// EvidenceCircumstantial: a run record of the state without a host, or
+	// of a host that may run several jobs. Enough to keep a lock ACTIVE
+	// while that run lives, never enough to call it STALE: age decides.
+	EvidenceCircumstantial Evidence = "circumstantial"
+	// EvidenceNone: nothing ties the lock to a run; the age rules decided.
+	EvidenceNone Evidence = "none"
+)
+
+// MaxCandidatesPerLock bounds the run records asked about per lock: the
+// latest ones written before the lock. The owner writes its record just
+// before it locks; ignoring older records is safe, because no evidence
+// means the age rules, never stale.
+const MaxCandidatesPerLock = 3
+
 // Verdict is the decision about one lock, with the reason a person reads.
 type Verdict struct {
-	Lock     Lock
-	Status   Status
-	Rule     Rule
+	Lock   Lock
+	Status Status
+	Rule   Rule
+	// Evidence is the strength of the owner evidence behind the verdict.
+	Evidence Evidence
+	// Reason is one line, the deciding evidence first.
 	Reason   string
 	Owner    *RunState // the run that decided, when one did
 	Age      time.Duration
@@ -100,77 +128,149 @@ var whoFailureMarkers = []string{"cancelled", "failed", "timeout"}
 type candidate struct {
 	ref RunRef
 	via string
+	// strength is what a dead candidate proves at best: definitive for a
+	// hostname that names the run or an exclusive host match.
+	strength Evidence
+	// runnerName identifies the record's job among the attempt's jobs.
+	runnerName string
+	// named: the lock's hostname names the run (no job to match).
+	named bool
+}
+
+// findingKind is what GitHub's answer makes of a candidate.
+type findingKind int
+
+const (
+	findingLive     findingKind = iota // its run (attempt) is still running
+	findingDead                        // it ended after the lock was taken
+	findingNotOwner                    // it ended before the lock, or when is unknown: not evidence
+)
+
+type finding struct {
+	kind     findingKind
+	strength Evidence
+	state    RunState
+	text     string
 }
 
 // Classify decides one lock. Evidence about the owning run comes first; the
-// age rules decide only when no run could be tied to the lock, or GitHub
-// could not be asked. An API failure never turns an age-active lock stale.
+// age rules decide when no run could be tied to the lock, when the evidence
+// is only circumstantial, or when GitHub could not be asked. Neither an API
+// failure nor a record of someone else's run ever turns an age-active lock
+// stale.
 func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecord) Verdict {
-	v := Verdict{Lock: lock}
+	v := Verdict{Lock: lock, Evidence: EvidenceNone}
 	if !lock.Created.IsZero() {
 		v.Age, v.AgeKnown = c.Now().Sub(lock.Created), true
 	}
 
-	cands := c.candidates(lock, records)
-	var dead []string
+	cands, notes := c.candidates(lock, records)
+	var dead []finding
 	var problems []string
 	for _, cand := range cands {
-		if c.isCurrentRun(cand.ref) {
-			if cand.ref.Attempt > 0 && cand.ref.Attempt < c.Policy.Current.Attempt {
-				dead = append(dead, fmt.Sprintf("attempt %d of this run (%s) has ended: this is attempt %d",
-					cand.ref.Attempt, cand.via, c.Policy.Current.Attempt))
-			}
-			continue // the run doing the checking never counts as an owner
-		}
-		if c.Runs == nil {
-			problems = append(problems, fmt.Sprintf("run %d (%s) could not be checked: no GitHub token", cand.ref.ID, cand.via))
-			continue
-		}
-		st, err := c.Runs.Run(ctx, cand.ref.Repository, cand.ref.ID)
+		f, err := c.resolve(ctx, lock, cand)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("run %d (%s) could not be checked: %v", cand.ref.ID, cand.via, err))
 			continue
 		}
-		switch {
-		case st.Live() && cand.ref.Attempt > 0 && st.Attempt > cand.ref.Attempt:
-			dead = append(dead, fmt.Sprintf("attempt %d of run %d (%s) has ended: the run is on attempt %d",
-				cand.ref.Attempt, st.ID, cand.via, st.Attempt))
-			if v.Owner == nil {
-				v.Owner = &st
-			}
-		case st.Live():
-			v.Status, v.Rule, v.Owner = StatusActive, RuleOwnerLive, &st
-			v.Reason = fmt.Sprintf("owning run %d (%s) is %s", st.ID, cand.via, st.Status)
+		switch f.kind {
+		case findingLive:
+			v.Status, v.Rule, v.Evidence, v.Owner = StatusActive, RuleOwnerLive, f.strength, &f.state
+			v.Reason = f.text
 			return v
+		case findingDead:
+			dead = append(dead, f)
 		default:
-			dead = append(dead, fmt.Sprintf("owning run %d (%s) completed (%s)", st.ID, cand.via, conclusionOr(st.Conclusion)))
-			if v.Owner == nil {
-				v.Owner = &st
-			}
+			notes = append(notes, f.text)
 		}
 	}
 	if len(problems) > 0 {
 		v.APIProblem = strings.Join(problems, "; ")
-		v.Owner = nil
 		return c.byAge(v, "owner unknown: "+v.APIProblem)
 	}
-	if len(dead) > 0 {
-		v.Status, v.Rule = StatusStale, RuleOwnerCompleted
-		v.Reason = strings.Join(dead, "; ")
-		return v
-	}
-	if len(cands) == 0 {
-		if job, problem := c.liveRunnerFor(ctx, lock); job != nil {
-			st := job.Run
-			v.Status, v.Rule, v.Owner = StatusActive, RuleRunnerLive, &st
-			v.Reason = fmt.Sprintf("host %q is runner %q of job %q in run %d, which is %s", lock.Host(), job.RunnerName, job.Job, st.ID, st.Status)
+	for _, f := range dead {
+		if f.strength == EvidenceDefinitive {
+			v.Status, v.Rule, v.Evidence, v.Owner = StatusStale, RuleOwnerCompleted, EvidenceDefinitive, &f.state
+			v.Reason = f.text + ": its owner is gone"
 			return v
-		} else if problem != "" {
-			v.APIProblem = problem
-			return c.byAge(v, "owner unknown: "+problem)
 		}
 	}
-	return c.byAge(v, "no owning run identified")
+	if len(dead) > 0 {
+		f := dead[0]
+		v.Evidence, v.Owner = EvidenceCircumstantial, &f.state
+		return c.byAge(v, f.text+": probably its owner, but nothing proves it, so age decides")
+	}
+	if job, problem := c.liveRunnerFor(ctx, lock); job != nil {
+		st := job.Run
+		v.Status, v.Rule, v.Evidence, v.Owner = StatusActive, RuleRunnerLive, EvidenceCircumstantial, &st
+		v.Reason = fmt.Sprintf("host %q is runner %q of job %q in run %d, which is %s", lock.Host(), job.RunnerName, job.Job, st.ID, st.Status)
+		return v
+	} else if problem != "" {
+		v.APIProblem = problem
+		return c.byAge(v, "owner unknown: "+problem)
+	}
+	why := "no owning run identified"
+	if len(notes) > 0 {
+		why += " (" + notes[0]
+		if len(notes) > 1 {
+			why += fmt.Sprintf("; %d more", len(notes)-1)
+		}
+		why += ")"
+	}
+	return c.byAge(v, why)
+}
+
+// resolve asks GitHub about one candidate and ties it to the lock in time.
+func (c *Classifier) resolve(ctx context.Context, lock Lock, cand candidate) (finding, error) {
+	if c.Runs == nil {
+		return finding{}, errors.New("no GitHub token")
+	}
+	st, attempt, err := c.attemptState(ctx, cand.ref)
+	if err != nil {
+		return finding{}, err
+	}
+	name := fmt.Sprintf("run %d attempt %d (%s)", cand.ref.ID, attempt, cand.via)
+	if st.Live() {
+		return finding{kind: findingLive, strength: cand.strength, state: st, text: fmt.Sprintf("%s is %s", name, st.Status)}, nil
+	}
+	strength := cand.strength
+	ended, matched := st.EndedOn(cand.runnerName)
+	if !matched {
+		ended = st.Ended()
+		if !cand.named {
+			// The record's own job is not among the attempt's jobs: the
+			// host cannot be tied to a job, so the end is the attempt's.
+			strength = EvidenceCircumstantial
+		}
+	}
+	skew := c.Policy.RecordSkew
+	switch {
+	case ended.IsZero():
+		return finding{kind: findingNotOwner, text: fmt.Sprintf("GitHub did not say when %s ended: not evidence", name)}, nil
+	case lock.Created.IsZero():
+		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended, but the lock has no creation time to compare: not evidence", name)}, nil
+	case ended.Before(lock.Created.Add(skew)):
+		// Clock skew counts in the lock's favour: ending up to skew after
+		// the lock was taken still clears the run.
+		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended %s before this lock was taken: not its owner",
+			name, roundAge(lock.Created.Sub(ended)).String())}, nil
+	}
+	return finding{kind: findingDead, strength: strength, state: st, text: fmt.Sprintf("%s ended %s after this lock was taken (%s)",
+		name, roundAge(ended.Sub(lock.Created)), conclusionOr(st.Conclusion))}, nil
+}
+
+// attemptState asks about the attempt a candidate names, or the run's latest
+// attempt when it names none; it returns the attempt's number.
+func (c *Classifier) attemptState(ctx context.Context, ref RunRef) (RunState, int, error) {
+	if ref.Attempt == 0 {
+		st, err := c.Runs.Run(ctx, ref.Repository, ref.ID)
+		if err != nil || st.Live() {
+			return st, st.Attempt, err
+		}
+		ref.Attempt = max(st.Attempt, 1)
+	}
+	st, err := c.Runs.Attempt(ctx, ref.Repository, ref.ID, ref.Attempt)
+	return st, ref.Attempt, err
 }
 
 // maxConcurrentRunLookups bounds parallel GitHub requests, far below the
@@ -187,11 +287,11 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 	seen := map[RunRef]bool{}
 	var refs []RunRef
 	for _, l := range locks {
-		for _, cand := range c.candidates(l, records) {
-			ref := RunRef{Repository: cand.ref.Repository, ID: cand.ref.ID}
-			if !seen[ref] && !c.isCurrentRun(ref) {
-				seen[ref] = true
-				refs = append(refs, ref)
+		cands, _ := c.candidates(l, records)
+		for _, cand := range cands {
+			if !seen[cand.ref] {
+				seen[cand.ref] = true
+				refs = append(refs, cand.ref)
 			}
 		}
 	}
@@ -202,7 +302,7 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, _ = c.Runs.Run(ctx, ref.Repository, ref.ID)
+			_, _, _ = c.attemptState(ctx, ref)
 		}()
 	}
 	wg.Wait()
@@ -236,17 +336,32 @@ func (c *Classifier) byAge(v Verdict, why string) Verdict {
 	return v
 }
 
-// candidates lists the runs that may own lock: run records for its path
-// written before it was taken, and a run named by its hostname.
-func (c *Classifier) candidates(lock Lock, records []RunRecord) []candidate {
+// candidates lists the runs that may own lock, at most a few: a run named
+// by its hostname, and the latest run records of its path written before it
+// was taken whose host is unknown or the lock's own. notes say why records
+// were passed over, for the reason a person reads.
+func (c *Classifier) candidates(lock Lock, records []RunRecord) ([]candidate, []string) {
 	seen := map[RunRef]bool{}
 	var out []candidate
-	add := func(ref RunRef, via string) {
-		if !seen[ref] {
-			seen[ref] = true
-			out = append(out, candidate{ref, via})
+	var notes []string
+	add := func(cand candidate) {
+		if seen[cand.ref] {
+			return
 		}
+		seen[cand.ref] = true
+		if c.isCurrentRun(cand.ref) && (cand.ref.Attempt == 0 || cand.ref.Attempt >= c.Policy.Current.Attempt) {
+			return // the run doing the checking never counts as an owner
+		}
+		out = append(out, cand)
 	}
+	host := lock.Host()
+	if m := hostRunPattern.FindStringSubmatch(strings.ToLower(host)); m != nil && c.Policy.Repository != "" {
+		id, _ := strconv.ParseInt(m[1], 10, 64)
+		attempt, _ := strconv.Atoi(m[2])
+		add(candidate{ref: RunRef{Repository: c.Policy.Repository, ID: id, Attempt: attempt},
+			via: fmt.Sprintf("hostname %q", host), strength: EvidenceDefinitive, named: true})
+	}
+	var mine []RunRecord
 	for _, r := range records {
 		if r.LockPath != lock.LockPath {
 			continue
@@ -254,15 +369,33 @@ func (c *Classifier) candidates(lock Lock, records []RunRecord) []candidate {
 		if !lock.Created.IsZero() && r.Written.After(lock.Created.Add(c.Policy.RecordSkew)) {
 			continue // written after the lock was taken: not its owner
 		}
-		add(RunRef{Repository: r.Repository, ID: r.RunID, Attempt: r.RunAttempt},
-			fmt.Sprintf("run record of job %q", r.Job))
+		if r.Host != "" && host != "" && !strings.EqualFold(r.Host, host) {
+			notes = append(notes, fmt.Sprintf("run %d set up on host %q, the lock was taken on %q: not its owner", r.RunID, r.Host, host))
+			continue
+		}
+		mine = append(mine, r)
 	}
-	if m := hostRunPattern.FindStringSubmatch(strings.ToLower(lock.Host())); m != nil && c.Policy.Repository != "" {
-		id, _ := strconv.ParseInt(m[1], 10, 64)
-		attempt, _ := strconv.Atoi(m[2])
-		add(RunRef{Repository: c.Policy.Repository, ID: id, Attempt: attempt}, fmt.Sprintf("hostname %q", lock.Host()))
+	sortNewestFirst(mine)
+	for _, r := range mine {
+		if len(out) >= MaxCandidatesPerLock {
+			break
+		}
+		cand := candidate{ref: RunRef{Repository: r.Repository, ID: r.RunID, Attempt: r.RunAttempt},
+			strength: EvidenceCircumstantial, runnerName: r.RunnerName}
+		switch {
+		case r.Host == "":
+			cand.via = fmt.Sprintf("record of job %q, host unknown", r.Job)
+		case host == "":
+			cand.via = fmt.Sprintf("record of job %q; the lock names no host", r.Job)
+		case r.HostExclusive:
+			cand.via = fmt.Sprintf("record of job %q on the lock's host, which runs one job at a time", r.Job)
+			cand.strength = EvidenceDefinitive
+		default:
+			cand.via = fmt.Sprintf("record of job %q on the lock's host, which may run other jobs", r.Job)
+		}
+		add(cand)
 	}
-	return out
+	return out, notes
 }
 
 // liveRunnerFor finds a live job whose runner's name is the lock's host

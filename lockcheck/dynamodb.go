@@ -48,9 +48,8 @@ func (s *DynamoDBStore) Holds(loc Location) bool {
 func (s *DynamoDBStore) Check(ctx context.Context) error {
 	out, err := s.API.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Table)})
 	if err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return fmt.Errorf("lock table %q does not exist in this account and region: check lock-table and aws-region: %w", s.Table, err)
+		if me, ok := missingTable(s.Table, err); ok {
+			return me
 		}
 		return fmt.Errorf("describe lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:DescribeTable"), err)
 	}
@@ -83,6 +82,9 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			if me, ok := missingTable(s.Table, err); ok {
+				return snap, me
+			}
 			return snap, fmt.Errorf("scan lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:Scan"), err)
 		}
 		for _, item := range page.Items {
@@ -103,10 +105,14 @@ func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.Attri
 	key := stringAttr(item, attrLockID)
 	switch {
 	case IsRunRecordKey(key):
-		if r, err := ParseRunRecord(item); err == nil {
-			snap.Records = append(snap.Records, r)
-		} else {
+		rec, err := parseStateRecord(item)
+		switch {
+		case errors.Is(err, errLegacyRecord):
+			snap.skip("run record of an earlier layout (ignored)")
+		case err != nil:
 			snap.skip("unreadable run record")
+		default:
+			snap.Records = append(snap.Records, rec.Runs...)
 		}
 	case item[attrInfo] != nil:
 		snap.Locks = append(snap.Locks, s.lockFromItem(key, item))

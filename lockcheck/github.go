@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -22,6 +23,58 @@ type RunState struct {
 	Conclusion string // only when completed
 	URL        string
 	Workflow   string
+	// UpdatedAt is when GitHub last changed the run (or attempt).
+	UpdatedAt time.Time
+	// Jobs are the attempt's jobs, filled by Attempt for a completed
+	// attempt: when each ended, and on which runner.
+	Jobs []JobState
+}
+
+// JobState is one job of an attempt.
+type JobState struct {
+	Name        string
+	RunnerName  string
+	Status      string
+	StartedAt   time.Time
+	CompletedAt time.Time
+}
+
+// EndedOn says when the job that ran on runnerName ended: the latest
+// completion of the attempt's jobs on that runner. found is false when no
+// job ran on it (an unknown or empty runner name), and ended is zero when
+// GitHub gave no completion time.
+func (r RunState) EndedOn(runnerName string) (ended time.Time, found bool) {
+	if runnerName == "" {
+		return time.Time{}, false
+	}
+	for _, j := range r.Jobs {
+		if !strings.EqualFold(j.RunnerName, runnerName) {
+			continue
+		}
+		found = true
+		if j.CompletedAt.IsZero() {
+			return time.Time{}, true // a job on it has not ended: no end time
+		}
+		if j.CompletedAt.After(ended) {
+			ended = j.CompletedAt
+		}
+	}
+	return ended, found
+}
+
+// Ended says when the attempt's last job ended; zero when GitHub gave no
+// completion time for some job, or listed none.
+func (r RunState) Ended() time.Time {
+	var ended time.Time
+	for _, j := range r.Jobs {
+		if j.CompletedAt.IsZero() {
+			return time.Time{}
+		}
+		if j.CompletedAt.After(ended) {
+			ended = j.CompletedAt
+		}
+	}
+	return ended
 }
 
 // Live reports whether the run is still running or may still run: every
@@ -37,9 +90,12 @@ type RunnerJob struct {
 
 // Runs answers questions about workflow runs. GitHubRuns is the real one.
 type Runs interface {
-	// Run returns the state of one run. Answers are cached per run: however
-	// many locks point at a run, it is asked for once.
+	// Run returns the state of one run (its latest attempt). Answers are
+	// cached per run: however many locks point at a run, it is asked once.
 	Run(ctx context.Context, repository string, id int64) (RunState, error)
+	// Attempt returns the state of one attempt of a run and, when it has
+	// completed, its jobs (when each ended, on which runner). Cached too.
+	Attempt(ctx context.Context, repository string, id int64, attempt int) (RunState, error)
 	// LiveRunnerJobs lists the jobs of the repository's in-progress runs
 	// with the runner each runs on.
 	LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error)
@@ -97,7 +153,38 @@ var ErrRunNotFound = errors.New("workflow run not found (deleted, or not visible
 
 // Run implements Runs.
 func (g *GitHubRuns) Run(ctx context.Context, repository string, id int64) (RunState, error) {
-	key := fmt.Sprintf("%s#%d", strings.ToLower(repository), id)
+	return g.cached(ctx, fmt.Sprintf("%s#%d", strings.ToLower(repository), id), func() (RunState, error) {
+		return g.fetchRun(ctx, repository, id)
+	})
+}
+
+// Attempt implements Runs.
+func (g *GitHubRuns) Attempt(ctx context.Context, repository string, id int64, attempt int) (RunState, error) {
+	return g.cached(ctx, fmt.Sprintf("%s#%d#%d", strings.ToLower(repository), id, attempt), func() (RunState, error) {
+		return g.fetchAttempt(ctx, repository, id, attempt)
+	})
+}
+
+// ForgetLive drops the cached answers about runs that were live or could
+// not be asked, and the live-runner listing, so the next question goes to
+// GitHub again; answers about ended runs stay (they cannot change).
+func (g *GitHubRuns) ForgetLive() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, a := range g.runs {
+		select {
+		case <-a.done:
+			if a.err != nil || a.state.Live() {
+				delete(g.runs, k)
+			}
+		default: // still being asked
+		}
+	}
+	g.runners = map[string]runnersAnswer{}
+}
+
+// cached asks fetch once per key; concurrent askers share the answer.
+func (g *GitHubRuns) cached(ctx context.Context, key string, fetch func() (RunState, error)) (RunState, error) {
 	g.mu.Lock()
 	a, asked := g.runs[key]
 	if !asked {
@@ -106,7 +193,7 @@ func (g *GitHubRuns) Run(ctx context.Context, repository string, id int64) (RunS
 	}
 	g.mu.Unlock()
 	if !asked {
-		a.state, a.err = g.fetchRun(ctx, repository, id)
+		a.state, a.err = fetch()
 		close(a.done)
 	}
 	select {
@@ -132,6 +219,45 @@ func (g *GitHubRuns) fetchRun(ctx context.Context, repository string, id int64) 
 	return stateOf(repository, run), nil
 }
 
+// maxJobPages bounds the job listing of one attempt (100 jobs a page).
+const maxJobPages = 3
+
+func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int64, attempt int) (RunState, error) {
+	owner, repo, err := splitRepository(repository)
+	if err != nil {
+		return RunState{}, err
+	}
+	run, resp, err := g.client.Actions.GetWorkflowRunAttempt(ctx, owner, repo, id, attempt, &github.WorkflowRunAttemptOptions{ExcludePullRequests: github.Bool(true)})
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, ErrRunNotFound)
+		}
+		return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, err)
+	}
+	st := stateOf(repository, run)
+	if st.Live() {
+		return st, nil
+	}
+	opts := &github.ListOptions{PerPage: 100}
+	for page := 0; page < maxJobPages; page++ {
+		jobs, resp, err := g.client.Actions.ListWorkflowJobsAttempt(ctx, owner, repo, id, int64(attempt), opts)
+		if err != nil {
+			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, err)
+		}
+		for _, j := range jobs.Jobs {
+			st.Jobs = append(st.Jobs, JobState{Name: j.GetName(), RunnerName: j.GetRunnerName(), Status: j.GetStatus(),
+				StartedAt: j.GetStartedAt().Time, CompletedAt: j.GetCompletedAt().Time})
+		}
+		if resp.NextPage == 0 {
+			return st, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	// More jobs than listed: the end of the attempt is not known.
+	st.Jobs = append(st.Jobs, JobState{Name: "(more jobs not listed)", Status: "unknown"})
+	return st, nil
+}
+
 func stateOf(repository string, run *github.WorkflowRun) RunState {
 	return RunState{
 		Repository: repository,
@@ -141,6 +267,7 @@ func stateOf(repository string, run *github.WorkflowRun) RunState {
 		Conclusion: run.GetConclusion(),
 		URL:        run.GetHTMLURL(),
 		Workflow:   run.GetName(),
+		UpdatedAt:  run.GetUpdatedAt().Time,
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,12 +28,14 @@ type fakeGitHub struct {
 	runs     map[int64]string // run id -> JSON body
 	live     string           // body of GET /actions/runs?status=in_progress
 	jobs     map[int64]string // run id -> jobs JSON
-	total    atomic.Int64
+	// attempts["id/n"] and attemptJobs["id/n"]: one attempt and its jobs.
+	attempts, attemptJobs map[string]string
+	total                 atomic.Int64
 }
 
 func newFakeGitHub(t *testing.T) (*fakeGitHub, *httptest.Server) {
 	f := &fakeGitHub{t: t, requests: map[string]int{}, failures: map[string][]func(http.ResponseWriter){},
-		runs: map[int64]string{}, jobs: map[int64]string{}}
+		runs: map[int64]string{}, jobs: map[int64]string{}, attempts: map[string]string{}, attemptJobs: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -69,6 +73,28 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-RateLimit-Limit", "1000")
 	w.Header().Set("X-RateLimit-Remaining", "999")
 	var id int64
+	if m := attemptPath.FindStringSubmatch(r.URL.Path); m != nil {
+		id, _ = strconv.ParseInt(m[1], 10, 64)
+		f.mu.Lock()
+		body, ok := f.attempts[m[1]+"/"+m[2]]
+		if !ok {
+			body, ok = f.runs[id]
+		}
+		jobs, jok := f.attemptJobs[m[1]+"/"+m[2]]
+		f.mu.Unlock()
+		switch {
+		case m[3] != "" && jok:
+			fmt.Fprint(w, jobs)
+		case m[3] != "":
+			fmt.Fprint(w, `{"total_count":0,"jobs":[]}`)
+		case ok:
+			fmt.Fprint(w, body)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"message":"Not Found"}`)
+		}
+		return
+	}
 	switch {
 	case r.URL.Path == "/repos/octo/infra/actions/runs":
 		fmt.Fprint(w, f.live)
@@ -86,6 +112,23 @@ func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, `{"message":"Not Found"}`)
 	}
+}
+
+// attemptPath matches GET .../runs/{id}/attempts/{n} and its /jobs.
+var attemptPath = regexp.MustCompile(`^/repos/octo/infra/actions/runs/([0-9]+)/attempts/([0-9]+)(/jobs)?$`)
+
+// jobsJSON is the jobs listing of one attempt: one job per runner name,
+// completed at the given times.
+func jobsJSON(runID int64, attempt int, runners map[string]time.Time) string {
+	var jobs []string
+	n := int64(0)
+	for runner, done := range runners {
+		n++
+		jobs = append(jobs, fmt.Sprintf(`{"id":%d,"run_id":%d,"run_attempt":%d,"name":"apply","status":"completed","conclusion":"success",
+"started_at":%q,"completed_at":%q,"runner_id":%d,"runner_name":%q,"runner_group_name":"GitHub Actions","labels":["ubuntu-latest"]}`,
+			runID*100+n, runID, attempt, done.Add(-time.Minute).UTC().Format(time.RFC3339), done.UTC().Format(time.RFC3339), n, runner))
+	}
+	return fmt.Sprintf(`{"total_count":%d,"jobs":[%s]}`, len(jobs), strings.Join(jobs, ","))
 }
 
 func sscan(path, format string, id *int64) bool {
@@ -264,6 +307,7 @@ func TestPrefetchAsksEachCandidateRunOnce(t *testing.T) {
 	f, srv := newFakeGitHub(t)
 	for id := int64(1); id <= 6; id++ {
 		f.runs[id] = runJSON(id, "completed", "cancelled", 1)
+		f.attemptJobs[fmt.Sprintf("%d/1", id)] = jobsJSON(id, 1, map[string]time.Time{"GitHub Actions 1": now.Add(-time.Hour)})
 	}
 	g, err := NewGitHubRuns(srv.URL, "test-token", nil, DefaultRetryPolicy())
 	require.NoError(t, err)
@@ -273,15 +317,59 @@ func TestPrefetchAsksEachCandidateRunOnce(t *testing.T) {
 	var records []RunRecord
 	for i := 0; i < 12; i++ {
 		l := lockAged(time.Hour, "x@h")
+		l.LockPath = fmt.Sprintf("bucket/state-%d", i)
 		locks = append(locks, l)
-		records = append(records, record(int64(i%6+1), 1, time.Minute, time.Hour)) // 12 locks, 6 runs, run 6 is this one
+		r := record(int64(i%6+1), 1, time.Minute, time.Hour) // 12 locks, 6 runs, run 6 is this one
+		r.LockPath = l.LockPath
+		records = append(records, r)
 	}
 	cl.Prefetch(context.Background(), locks, records)
-	assert.Equal(t, int64(5), f.total.Load(), "five distinct runs asked; the current run never")
+	assert.Equal(t, int64(10), f.total.Load(), "five distinct runs asked, an attempt and its jobs each; the current run never")
 	for _, l := range locks {
 		cl.Classify(context.Background(), l, records)
 	}
-	assert.Equal(t, int64(5), f.total.Load(), "classification finds every answer cached")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	asked := 0
+	for path, n := range f.requests {
+		if strings.Contains(path, "/attempts/") {
+			asked += n
+		}
+	}
+	assert.Equal(t, 10, asked, "classification finds every answer cached: %v", f.requests)
+}
+
+func TestGitHubAttemptReadsJobEnds(t *testing.T) {
+	t.Parallel()
+	f, srv := newFakeGitHub(t)
+	f.runs[7] = runJSON(7, "in_progress", "", 2)
+	f.attempts["7/1"] = runJSON(7, "completed", "cancelled", 1)
+	done := time.Date(2026, 11, 27, 10, 4, 0, 0, time.UTC)
+	f.attemptJobs["7/1"] = jobsJSON(7, 1, map[string]time.Time{"GitHub Actions 5": done, "GitHub Actions 6": done.Add(time.Minute)})
+	g, err := NewGitHubRuns(srv.URL, "test-token", nil, DefaultRetryPolicy())
+	require.NoError(t, err)
+	ctx := context.Background()
+	st, err := g.Attempt(ctx, "octo/infra", 7, 1)
+	require.NoError(t, err)
+	assert.False(t, st.Live())
+	assert.Equal(t, 1, st.Attempt)
+	end, found := st.EndedOn("GitHub Actions 5")
+	assert.True(t, found)
+	assert.Equal(t, done, end.UTC())
+	_, found = st.EndedOn("another runner")
+	assert.False(t, found)
+	assert.Equal(t, done.Add(time.Minute), st.Ended().UTC(), "the attempt ended with its last job")
+	live, err := g.Attempt(ctx, "octo/infra", 7, 2)
+	require.NoError(t, err)
+	assert.True(t, live.Live())
+	assert.Empty(t, live.Jobs, "a live attempt's jobs are not listed")
+	_, err = g.Attempt(ctx, "octo/infra", 7, 1)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{
+		"/repos/octo/infra/actions/runs/7/attempts/1?exclude_pull_requests=true": 1,
+		"/repos/octo/infra/actions/runs/7/attempts/1/jobs?per_page=100":          1,
+		"/repos/octo/infra/actions/runs/7/attempts/2?exclude_pull_requests=true": 1,
+	}, f.requests, "cached per attempt")
 }
 
 func TestGitHubRunsGiveUpOnAServerThatNeverAnswers(t *testing.T) {

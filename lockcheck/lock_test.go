@@ -2,12 +2,15 @@ package lockcheck
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -126,15 +129,47 @@ func TestParseLockIDs(t *testing.T) {
 	assert.Empty(t, ParseLockIDs(" , \n"))
 }
 
-func TestRunRecordRoundTrip(t *testing.T) {
+func TestRunRecordItemRoundTrip(t *testing.T) {
 	t.Parallel()
 	w := time.Date(2026, 11, 27, 5, 11, 0, 123456789, time.UTC)
-	r := RunRecord{LockPath: "b/env:/dev/k", Repository: "o/r", RunID: 42, RunAttempt: 2, Job: "plan", Workflow: "tf", RunnerName: "r1", Written: w}
-	got, err := ParseRunRecord(r.Item())
+	r := RunRecord{LockPath: "b/env:/dev/k", Repository: "o/r", RunID: 42, RunAttempt: 2, Job: "plan", Workflow: "tf", RunnerName: "r1",
+		Host: "runnervm7", HostExclusive: true, Written: w}
+	older := r
+	older.RunID, older.Written = 41, w.Add(-time.Hour)
+	item, err := stateRecordItem(r.LockPath, []RunRecord{older, r}, 3, DefaultRunRecordTTL)
 	require.NoError(t, err)
-	assert.Equal(t, w.Add(DefaultRunRecordTTL).Unix(), got.Expires.Unix())
-	got.Expires = time.Time{}
-	assert.Equal(t, r, got)
+	assert.Equal(t, StateRecordPrefix+"b/env:/dev/k", item[attrLockID].(*types.AttributeValueMemberS).Value)
+	assert.Equal(t, strconv.FormatInt(w.Add(DefaultRunRecordTTL).Unix(), 10), item[RunRecordTTLAttribute].(*types.AttributeValueMemberN).Value,
+		"the item lives as long as its newest entry")
+	got, err := parseStateRecord(item)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), got.Revision)
+	assert.Equal(t, []RunRecord{r, older}, got.Runs, "newest first")
 	assert.True(t, IsRunRecordKey(r.Key()))
+	assert.False(t, IsRunRecordKey("tfstate-guard/app/terraform.tfstate"), "a bucket named tfstate-guard holds Terraform locks")
 	assert.Error(t, RunRecord{LockPath: "x", Repository: "norepo", Written: w}.Validate())
+}
+
+func TestParseStateRecordIsBoundedAndForgiving(t *testing.T) {
+	t.Parallel()
+	key := func(k string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: k} }
+	_, err := parseStateRecord(map[string]types.AttributeValue{attrLockID: key("tfstate-guard#run#b/k#o/r#1#1#plan")})
+	assert.ErrorIs(t, err, errLegacyRecord)
+
+	var entries []string
+	for i := 0; i < 25; i++ {
+		entries = append(entries, fmt.Sprintf(`{"repository":"o/r","run_id":%d,"run_attempt":1,"written":"2026-11-27T05:%02d:00Z"}`, i+1, i))
+	}
+	entries = append(entries, `{"repository":"no-slash","run_id":1,"run_attempt":1,"written":"2026-11-27T06:00:00Z"}`, `{"run_id":"x"}`)
+	_, err = parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key("[" + strings.Join(entries, ",") + "]")})
+	assert.Error(t, err, "an entry of the wrong type makes the item unreadable")
+	got, err := parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key("[" + strings.Join(entries[:26], ",") + "]")})
+	require.NoError(t, err)
+	require.Len(t, got.Runs, MaxRunsPerState, "at most MaxRunsPerState entries, whatever the item holds")
+	assert.Equal(t, int64(25), got.Runs[0].RunID, "newest valid entry first; the invalid one is dropped")
+	assert.Equal(t, "b/k", got.Runs[0].LockPath)
+	assert.False(t, got.revisionKnown)
+
+	_, err = parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key(strings.Repeat(" ", maxRecordItemBytes+1))})
+	assert.ErrorContains(t, err, "more than")
 }

@@ -2,7 +2,11 @@ package lockcheck
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -10,17 +14,33 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/text2agent/tfstate-guard/internal/ctxwait"
 )
 
 // Run records tie a future lock to the CI run that is about to take it.
-// Setup writes one per (state, repository, run, attempt, job) into the lock
-// table before Terraform runs; detect reads them back in the same scan.
+// Setup records, before Terraform runs, which run, attempt and job is about
+// to use a state, and on which host Terraform will run. Detect reads the
+// records back in the same scan as the locks.
 //
-// Their LockID starts with RunRecordPrefix. Terraform's LockIDs start with an
-// S3 bucket name, and bucket names cannot contain '#', so no Terraform key
-// can ever collide with a record (nor be mistaken for one).
+// Layout: ONE item per state (lock path), keyed StateRecordPrefix+lockPath,
+// holding the latest MaxRunsPerState entries, newest first. The table (which
+// every detect scans) therefore grows with the number of states, never with
+// CI history; a write replaces the item conditioned on the revision it read,
+// so concurrent setups never lose each other's entries.
+//
+// Every key this action writes starts with KeyNamespace. Terraform's LockIDs
+// start with an S3 bucket name, and bucket names cannot contain '#', so no
+// Terraform key can ever collide with a record (nor be mistaken for one).
 const (
-	RunRecordPrefix = "tfstate-guard#run#"
+	KeyNamespace = "tfstate-guard#"
+
+	// StateRecordPrefix starts the key of a state's run-record item.
+	StateRecordPrefix = KeyNamespace + "state#"
+
+	// legacyRunRecordPrefix started the one-item-per-run records of
+	// earlier versions. They are ignored when read (no evidence means the
+	// age rules, never stale) and expire by TTL within 7 days.
+	legacyRunRecordPrefix = KeyNamespace + "run#"
 
 	// RunRecordTTLAttribute is the table's TTL attribute (epoch seconds).
 	RunRecordTTLAttribute = "ExpiresAt"
@@ -29,42 +49,61 @@ const (
 	// on self-hosted runners, 6 hours on GitHub-hosted ones), so a record
 	// exists for as long as the lock its job took can be live.
 	DefaultRunRecordTTL = 7 * 24 * time.Hour
+
+	// MaxRunsPerState bounds the entries a state's item keeps. Setup runs
+	// just before Terraform locks, so the owner of a lock is among the
+	// latest entries written before it; older ones are never needed.
+	MaxRunsPerState = 10
+
+	// maxRecordItemBytes bounds the entries' JSON, so a hostile item
+	// cannot make detect's memory or output grow.
+	maxRecordItemBytes = 64 << 10
 )
 
-// Attribute names of a run record item.
+// Attribute names of a record item.
 const (
 	attrLockID     = "LockID"
 	attrInfo       = "Info"
 	attrDigest     = "Digest"
 	attrRecordType = "RecordType"
 	attrLockPath   = "LockPath"
-	attrRepository = "Repository"
-	attrRunID      = "RunID"
-	attrRunAttempt = "RunAttempt"
-	attrJob        = "Job"
-	attrWorkflow   = "Workflow"
-	attrRunnerName = "RunnerName"
-	attrWritten    = "Written"
+	attrRuns       = "Runs"
+	attrRevision   = "Revision"
 
-	recordTypeRun = "run"
+	recordTypeRuns = "runs"
 )
 
-// RunRecord says: this CI run (attempt, job) is about to use the state at LockPath.
+// RunRecord says: this CI run (attempt, job) is about to use the state at
+// LockPath, running Terraform on Host.
 type RunRecord struct {
-	LockPath   string // "<bucket>/<state path>", workspace prefix included
-	Repository string // "owner/name"
-	RunID      int64
-	RunAttempt int
-	Job        string
-	Workflow   string
-	RunnerName string
-	Written    time.Time
-	Expires    time.Time
+	LockPath   string `json:"-"` // "<bucket>/<state path>", workspace prefix included
+	Repository string `json:"repository"`
+	RunID      int64  `json:"run_id"`
+	RunAttempt int    `json:"run_attempt"`
+	Job        string `json:"job,omitempty"`
+	Workflow   string `json:"workflow,omitempty"`
+	RunnerName string `json:"runner_name,omitempty"`
+	// Host is the hostname of the machine Terraform runs on, as Terraform
+	// writes it into a lock's Who ("user@<host>"). Empty: unknown.
+	Host string `json:"host,omitempty"`
+	// HostExclusive: Host runs one job at a time and a fresh one per job
+	// (GitHub-hosted runners, or runners declared exclusive/ephemeral), so a
+	// lock taken on Host was taken by this job. Otherwise a host match is
+	// only circumstantial.
+	HostExclusive bool      `json:"host_exclusive,omitempty"`
+	Written       time.Time `json:"written"`
+	Expires       time.Time `json:"-"`
 }
 
-// Key is the record's LockID.
-func (r RunRecord) Key() string {
-	return fmt.Sprintf("%s%s#%s#%d#%d#%s", RunRecordPrefix, r.LockPath, r.Repository, r.RunID, r.RunAttempt, r.Job)
+// Key is the LockID of the item holding the records of r's state.
+func (r RunRecord) Key() string { return StateRecordKey(r.LockPath) }
+
+// StateRecordKey is the LockID of the record item of lockPath.
+func StateRecordKey(lockPath string) string { return StateRecordPrefix + lockPath }
+
+// sameJob reports whether r and o record the same job of the same attempt.
+func (r RunRecord) sameJob(o RunRecord) bool {
+	return strings.EqualFold(r.Repository, o.Repository) && r.RunID == o.RunID && r.RunAttempt == o.RunAttempt && r.Job == o.Job
 }
 
 // Validate reports what makes a record unusable.
@@ -91,78 +130,169 @@ func (r RunRecord) Validate() error {
 	return nil
 }
 
-// Item renders the record as a DynamoDB item.
-func (r RunRecord) Item() map[string]types.AttributeValue {
-	expires := r.Expires
-	if expires.IsZero() {
-		expires = r.Written.Add(DefaultRunRecordTTL)
+// IsRunRecordKey reports whether a LockID belongs to this action (a state's
+// record item, or a record of an earlier layout), never to Terraform.
+func IsRunRecordKey(lockID string) bool { return strings.HasPrefix(lockID, KeyNamespace) }
+
+// stateRecord is a state's record item as read: its entries and revision.
+type stateRecord struct {
+	LockPath string
+	Runs     []RunRecord // newest first
+	Revision int64
+	// present: the item exists; revisionKnown: it carries a readable revision.
+	present, revisionKnown bool
+}
+
+// stateRecordItem renders the item holding runs (newest first) for lockPath.
+func stateRecordItem(lockPath string, runs []RunRecord, revision int64, ttl time.Duration) (map[string]types.AttributeValue, error) {
+	body, err := json.Marshal(runs)
+	if err != nil {
+		return nil, err
+	}
+	var expires time.Time
+	for _, r := range runs {
+		e := r.Expires
+		if e.IsZero() {
+			e = r.Written.Add(ttl)
+		}
+		if e.After(expires) {
+			expires = e
+		}
 	}
 	return map[string]types.AttributeValue{
-		attrLockID:            &types.AttributeValueMemberS{Value: r.Key()},
-		attrRecordType:        &types.AttributeValueMemberS{Value: recordTypeRun},
-		attrLockPath:          &types.AttributeValueMemberS{Value: r.LockPath},
-		attrRepository:        &types.AttributeValueMemberS{Value: r.Repository},
-		attrRunID:             &types.AttributeValueMemberN{Value: strconv.FormatInt(r.RunID, 10)},
-		attrRunAttempt:        &types.AttributeValueMemberN{Value: strconv.Itoa(r.RunAttempt)},
-		attrJob:               &types.AttributeValueMemberS{Value: r.Job},
-		attrWorkflow:          &types.AttributeValueMemberS{Value: r.Workflow},
-		attrRunnerName:        &types.AttributeValueMemberS{Value: r.RunnerName},
-		attrWritten:           &types.AttributeValueMemberS{Value: r.Written.UTC().Format(time.RFC3339Nano)},
+		attrLockID:            &types.AttributeValueMemberS{Value: StateRecordKey(lockPath)},
+		attrRecordType:        &types.AttributeValueMemberS{Value: recordTypeRuns},
+		attrLockPath:          &types.AttributeValueMemberS{Value: lockPath},
+		attrRuns:              &types.AttributeValueMemberS{Value: string(body)},
+		attrRevision:          &types.AttributeValueMemberN{Value: strconv.FormatInt(revision, 10)},
 		RunRecordTTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
-	}
+	}, nil
 }
 
-// IsRunRecordKey reports whether a LockID belongs to a run record.
-func IsRunRecordKey(lockID string) bool { return strings.HasPrefix(lockID, RunRecordPrefix) }
+// errLegacyRecord marks a record item of an earlier layout.
+var errLegacyRecord = errors.New("run record of an earlier layout")
 
-// ParseRunRecord reads a record item back.
-func ParseRunRecord(item map[string]types.AttributeValue) (RunRecord, error) {
-	var r RunRecord
+// parseStateRecord reads a state's record item. Entries that do not
+// validate are dropped; at most MaxRunsPerState are kept, newest first.
+func parseStateRecord(item map[string]types.AttributeValue) (stateRecord, error) {
 	key := stringAttr(item, attrLockID)
-	if !IsRunRecordKey(key) {
-		return r, fmt.Errorf("item %q is not a run record", key)
+	var rec stateRecord
+	switch {
+	case strings.HasPrefix(key, legacyRunRecordPrefix):
+		return rec, errLegacyRecord
+	case !strings.HasPrefix(key, StateRecordPrefix):
+		return rec, fmt.Errorf("item %q is not a run record", key)
 	}
-	r.LockPath = stringAttr(item, attrLockPath)
-	r.Repository = stringAttr(item, attrRepository)
-	r.Job = stringAttr(item, attrJob)
-	r.Workflow = stringAttr(item, attrWorkflow)
-	r.RunnerName = stringAttr(item, attrRunnerName)
-	var err error
-	if r.RunID, err = strconv.ParseInt(numberAttr(item, attrRunID), 10, 64); err != nil {
-		return r, fmt.Errorf("run record %q: run id: %w", key, err)
+	rec.present = true
+	rec.LockPath = strings.TrimPrefix(key, StateRecordPrefix)
+	if n, err := strconv.ParseInt(numberAttr(item, attrRevision), 10, 64); err == nil {
+		rec.Revision, rec.revisionKnown = n, true
 	}
-	attempt, err := strconv.Atoi(numberAttr(item, attrRunAttempt))
-	if err != nil {
-		return r, fmt.Errorf("run record %q: run attempt: %w", key, err)
+	body := stringAttr(item, attrRuns)
+	if len(body) > maxRecordItemBytes {
+		return rec, fmt.Errorf("run records of %q: %d bytes, more than the %d a record item holds", rec.LockPath, len(body), maxRecordItemBytes)
 	}
-	r.RunAttempt = attempt
-	if r.Written, err = time.Parse(time.RFC3339Nano, stringAttr(item, attrWritten)); err != nil {
-		return r, fmt.Errorf("run record %q: written time: %w", key, err)
+	var runs []RunRecord
+	if err := json.Unmarshal([]byte(body), &runs); err != nil {
+		return rec, fmt.Errorf("run records of %q are not readable: %w", rec.LockPath, err)
 	}
-	if ttl, err := strconv.ParseInt(numberAttr(item, RunRecordTTLAttribute), 10, 64); err == nil {
-		r.Expires = time.Unix(ttl, 0).UTC()
+	for _, r := range runs {
+		r.LockPath = rec.LockPath
+		if r.Validate() == nil {
+			rec.Runs = append(rec.Runs, r)
+		}
 	}
-	return r, r.Validate()
+	sortNewestFirst(rec.Runs)
+	if len(rec.Runs) > MaxRunsPerState {
+		rec.Runs = rec.Runs[:MaxRunsPerState]
+	}
+	return rec, nil
 }
 
-// PutItemAPI is the one DynamoDB call WriteRunRecord needs.
-type PutItemAPI interface {
+func sortNewestFirst(runs []RunRecord) {
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Written.After(runs[j].Written) })
+}
+
+// RecordAPI is the DynamoDB calls WriteRunRecord needs.
+type RecordAPI interface {
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, params *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
-var _ PutItemAPI = (*dynamodb.Client)(nil)
+var _ RecordAPI = (*dynamodb.Client)(nil)
 
-// WriteRunRecord stores r in table. A record of the same run, attempt and job
-// is replaced (a re-run setup step refreshes its own record only).
-func WriteRunRecord(ctx context.Context, api PutItemAPI, table string, r RunRecord) error {
+// maxRecordWriteTries bounds the read-modify-write loop when concurrent
+// setups of the same state keep changing its item.
+const maxRecordWriteTries = 8
+
+// WriteRunRecord adds r to its state's record item in table: it reads the
+// item, replaces an entry of the same job (a re-run setup step refreshes its
+// own entry), keeps the newest MaxRunsPerState, and writes it back
+// conditioned on the revision it read, retrying when another setup wrote in
+// between. An unreadable item of ours is replaced, never an error.
+func WriteRunRecord(ctx context.Context, api RecordAPI, table string, r RunRecord) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	_, err := api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(table),
-		Item:      r.Item(),
+	for try := 1; ; try++ {
+		err := writeRunRecordOnce(ctx, api, table, r)
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			return err
+		}
+		if try == maxRecordWriteTries {
+			return fmt.Errorf("write run record %q to table %q: %d concurrent writers kept changing it; try again", r.Key(), table, try)
+		}
+		// Another setup of the same state wrote in between: read again.
+		if err := ctxwait.Sleep(ctx, time.Duration(try*20+rand.IntN(30))*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func writeRunRecordOnce(ctx context.Context, api RecordAPI, table string, r RunRecord) error {
+	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(table), Key: lockKey(r.Key()), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
+		return fmt.Errorf("read run records %q from table %q: %w", r.Key(), table, err)
+	}
+	var cur stateRecord
+	if out.Item != nil {
+		cur, _ = parseStateRecord(out.Item) // unreadable: start afresh
+		cur.present = true
+	}
+	runs := []RunRecord{r}
+	for _, o := range cur.Runs {
+		if !o.sameJob(r) {
+			runs = append(runs, o)
+		}
+	}
+	sortNewestFirst(runs)
+	if len(runs) > MaxRunsPerState {
+		runs = runs[:MaxRunsPerState]
+	}
+	item, err := stateRecordItem(r.LockPath, runs, cur.Revision+1, DefaultRunRecordTTL)
+	if err != nil {
+		return fmt.Errorf("encode run records %q: %w", r.Key(), err)
+	}
+	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ExpressionAttributeNames: map[string]string{"#k": attrLockID}}
+	switch {
+	case !cur.present:
+		in.ConditionExpression = aws.String("attribute_not_exists(#k)")
+	case cur.revisionKnown:
+		in.ConditionExpression = aws.String("#rev = :rev")
+		in.ExpressionAttributeNames = map[string]string{"#rev": attrRevision}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":rev": &types.AttributeValueMemberN{Value: strconv.FormatInt(cur.Revision, 10)}}
+	default:
+		in.ConditionExpression = aws.String("attribute_exists(#k) AND attribute_not_exists(#rev)")
+		in.ExpressionAttributeNames["#rev"] = attrRevision
+	}
+	if _, err := api.PutItem(ctx, in); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return err
+		}
 		return fmt.Errorf("write run record %q to table %q: %w", r.Key(), table, err)
 	}
 	return nil

@@ -53,6 +53,9 @@ func (s *S3Store) Holds(loc Location) bool { return loc.Source == SourceS3 && lo
 // Check implements Store.
 func (s *S3Store) Check(ctx context.Context) error {
 	if _, err := s.API.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+		if me, ok := missingBucket(s.Bucket, err); ok {
+			return me
+		}
 		return fmt.Errorf("state bucket %q cannot be read (%s; check state-bucket and aws-region): %w", s.Bucket, fixFor(err, "s3:ListBucket"), err)
 	}
 	return nil
@@ -73,6 +76,9 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
+			if me, ok := missingBucket(s.Bucket, err); ok {
+				return snap, me
+			}
 			return snap, fmt.Errorf("list .tflock objects in bucket %q (%s): %w", s.Bucket, fixFor(err, "s3:ListBucket"), err)
 		}
 		for _, obj := range page.Contents {

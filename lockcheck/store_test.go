@@ -2,10 +2,12 @@ package lockcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,14 +73,15 @@ func TestDynamoDBSnapshotPaginatesAndSorts(t *testing.T) {
 	putItem(t, ddb, table, map[string]string{"LockID": "bucket/garbage", "Info": "not json at all"})
 	putItem(t, ddb, table, map[string]string{"LockID": "something-else", "Owner": "another tool"})
 	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: "bucket/team-000/terraform.tfstate", Repository: "octo/infra", RunID: 5, RunAttempt: 1, Job: "plan", Written: created.Add(-time.Minute)}))
-	putItem(t, ddb, table, map[string]string{"LockID": RunRecordPrefix + "broken"})
+	putItem(t, ddb, table, map[string]string{"LockID": StateRecordPrefix + "bucket/broken", "Runs": "{not json"})
+	putItem(t, ddb, table, map[string]string{"LockID": "tfstate-guard#run#bucket/team-001/terraform.tfstate#octo/infra#4#1#plan", "RecordType": "run"})
 
 	st := &DynamoDBStore{API: ddb, Table: table, PageLimit: 40}
 	require.NoError(t, st.Check(ctx))
 	snap, err := st.Snapshot(ctx)
 	require.NoError(t, err)
 	assert.Len(t, snap.Locks, states+2, "every lock across %d-item pages, malformed ones included", 40)
-	assert.Equal(t, map[string]int{"digest": states, "other": 1, "unreadable run record": 1}, snap.Skipped)
+	assert.Equal(t, map[string]int{"digest": states, "other": 1, "unreadable run record": 1, "run record of an earlier layout (ignored)": 1}, snap.Skipped)
 	require.Len(t, snap.Records, 1)
 	assert.Equal(t, int64(5), snap.Records[0].RunID)
 	var garbage, manual *Lock
@@ -168,8 +171,9 @@ func TestUnlockDynamoDB(t *testing.T) {
 	assert.Equal(t, []Source{SourceDynamoDB}, results[0].Removed)
 	assert.Equal(t, OutcomeRefused, results[1].Outcome)
 	assert.Contains(t, results[1].Reason, "active again")
-	assert.Equal(t, OutcomeAlreadyGone, results[2].Outcome)
-	assert.Equal(t, OutcomeAlreadyGone, results[3].Outcome, "IDs match exactly, never as substrings")
+	assert.Equal(t, OutcomeNotFound, results[2].Outcome, "without lock-details nothing proves it was released")
+	assert.Contains(t, results[2].Reason, "check the ID for a typo")
+	assert.Equal(t, OutcomeNotFound, results[3].Outcome, "IDs match exactly, never as substrings")
 
 	_, present := getInfo(t, ddb, table, stalePath)
 	assert.False(t, present, "approved stale lock removed")
@@ -203,15 +207,26 @@ func TestUnlockDynamoDB(t *testing.T) {
 	scoped := &Unlocker{Stores: u.Stores, Classifier: staleClassifier(), LockPathPrefix: "bucket/elsewhere/"}
 	results, err = scoped.Unlock(ctx, []Approved{{ID: "young-id"}})
 	require.NoError(t, err)
-	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+	assert.Equal(t, OutcomeNotFound, results[0].Outcome)
 	assert.Contains(t, results[0].Reason, `no lock under lock-id-prefix "bucket/elsewhere/" holds this ID`)
 	_, present = getInfo(t, ddb, table, youngPath)
 	assert.True(t, present)
+	// The same with detect's details: the approved state is outside the
+	// prefix, so nothing proves it was released.
+	results, err = scoped.Unlock(ctx, []Approved{{ID: "young-id", Path: youngPath}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeNotFound, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "outside lock-id-prefix")
+	_, present = getInfo(t, ddb, table, youngPath)
+	assert.True(t, present)
 
-	// A re-run of the approved job: the first ID is already gone.
-	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}})
+	// A re-run of the approved job: the first ID is already gone, which
+	// its lock-details prove; without them it is not found.
+	results, err = u.Unlock(ctx, []Approved{{ID: staleID, Path: stalePath}, {ID: staleID}})
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeAlreadyGone, results[0].Outcome)
+	assert.Contains(t, results[0].Reason, "it was already released")
+	assert.Equal(t, OutcomeNotFound, results[1].Outcome)
 }
 
 func TestUnlockRefusesLiveOwner(t *testing.T) {
@@ -227,7 +242,7 @@ func TestUnlockRefusesLiveOwner(t *testing.T) {
 	results, err := (&Unlocker{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: cl}).Unlock(ctx, []Approved{{ID: "live-id"}})
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeRefused, results[0].Outcome)
-	assert.Contains(t, results[0].Reason, "owning run 7")
+	assert.Contains(t, results[0].Reason, "run 7 attempt 1 (record of job \"apply\", host unknown) is in_progress")
 	_, present := getInfo(t, ddb, table, path)
 	assert.True(t, present)
 }
@@ -401,4 +416,169 @@ func TestFixForTellsThrottlingFromMissingPermissions(t *testing.T) {
 	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}
 	assert.Equal(t, "needs dynamodb:Scan", fixFor(denied, "dynamodb:Scan"))
 	assert.Contains(t, fixFor(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}, "s3:GetObject"), "cut short")
+}
+
+func TestWriteRunRecordKeepsOneBoundedItemPerState(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	// 500 runs of history, each writing its record as setup does.
+	for i := 1; i <= 500; i++ {
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(i), RunAttempt: 1,
+			Job: "apply", Host: fmt.Sprintf("runnervm%d", i), HostExclusive: true, Written: base.Add(time.Duration(i) * time.Second)}))
+	}
+	// The same job writing again replaces its own entry.
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 500, RunAttempt: 1,
+		Job: "apply", Host: "runnervm500b", Written: base.Add(600 * time.Second)}))
+
+	out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	require.NoError(t, err)
+	require.Len(t, out.Items, 1, "one item for the state, however many runs wrote")
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Records, MaxRunsPerState)
+	assert.Equal(t, int64(500), snap.Records[0].RunID)
+	assert.Equal(t, "runnervm500b", snap.Records[0].Host, "a job's second write replaced its first")
+	assert.Equal(t, int64(491), snap.Records[MaxRunsPerState-1].RunID)
+	for _, r := range snap.Records[1:] {
+		assert.NotEqual(t, int64(500), r.RunID, "no duplicate entry for the same job")
+	}
+}
+
+func TestWriteRunRecordConcurrentWritersLoseNothing(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	written := time.Now().UTC().Truncate(time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 1; i <= 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(i), RunAttempt: 1, Job: "plan", Written: written})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	ids := map[int64]bool{}
+	for _, r := range snap.Records {
+		ids[r.RunID] = true
+	}
+	assert.Len(t, ids, 8, "every concurrent setup's entry survives: %v", ids)
+}
+
+func TestWriteRunRecordReplacesAnUnreadableItemOfOurs(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bucket/app/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": StateRecordPrefix + path, "Runs": "garbage"})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 3, RunAttempt: 1, Written: time.Now()}))
+	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Records, 1)
+	assert.Equal(t, int64(3), snap.Records[0].RunID)
+}
+
+// auto-unlock: a definitive stale lock is removed, a circumstantial one
+// and an active one stay, and a lock re-taken between detect's read and
+// its delete survives.
+func TestAutoUnlock(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	mk := func(id, path, who string, created time.Time) {
+		putItem(t, ddb, table, map[string]string{"LockID": path, "Info": infoJSON(id, path, who, created)})
+	}
+	runs := &fakeRuns{runs: map[int64]RunState{}}
+	record := func(path string, run int64, host string, exclusive bool) {
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: run, RunAttempt: 1,
+			Job: "apply", RunnerName: lockRunner, Host: host, HostExclusive: exclusive, Written: now.Add(-time.Hour)}))
+		runs.runs[run] = RunState{Status: "completed", Conclusion: "cancelled", Attempt: 1,
+			Jobs: []JobState{{RunnerName: lockRunner, CompletedAt: now.Add(-time.Minute)}}}
+	}
+	mk("dead", "b/dead", "runner@vm-dead", now.Add(-10*time.Minute))
+	record("b/dead", 1, "vm-dead", true)
+	mk("retaken", "b/retaken", "runner@vm-re", now.Add(-10*time.Minute))
+	record("b/retaken", 2, "vm-re", true)
+	mk("circ", "b/circ", "runner@shared", now.Add(-50*time.Minute))
+	record("b/circ", 3, "shared", false)
+	mk("young", "b/young", "me@laptop", now.Add(-time.Minute))
+
+	cl := &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew, Repository: "octo/infra"},
+		Runs: runs, Now: time.Now}
+	api := &retaker{DynamoDBAPI: ddb}
+	stores := []Store{&DynamoDBStore{API: api, Table: table}}
+	det, err := (&Detector{Stores: stores, Classifier: cl}).Detect(ctx)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []Approved{{ID: "dead", Path: "b/dead"}, {ID: "retaken", Path: "b/retaken"}}, AutoUnlockable(det))
+
+	// Just before each delete, a new Terraform takes b/retaken again.
+	var once sync.Once
+	api.put = func() {
+		once.Do(func() {
+			_, err := ddb.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: lockKey("b/retaken")})
+			require.NoError(t, err)
+			mk("new", "b/retaken", "runner@vm-new", time.Now())
+		})
+	}
+	results, err := AutoUnlock(ctx, &Unlocker{Stores: stores, Classifier: cl}, det)
+	require.NoError(t, err)
+	outcomes := map[string]Outcome{}
+	for _, r := range results {
+		outcomes[r.ID] = r.Outcome
+	}
+	assert.Equal(t, map[string]Outcome{"dead": OutcomeRemoved, "retaken": OutcomeRefused}, outcomes)
+	_, present := getInfo(t, ddb, table, "b/dead")
+	assert.False(t, present)
+	info, present := getInfo(t, ddb, table, "b/retaken")
+	assert.True(t, present)
+	assert.Contains(t, info, `"ID":"new"`, "the lock taken in between survives")
+	for _, path := range []string{"b/circ", "b/young"} {
+		_, present := getInfo(t, ddb, table, path)
+		assert.True(t, present, path)
+	}
+
+	// While GitHub cannot be asked about some lock, nothing is auto-removed.
+	runs.errs = map[int64]error{3: errors.New("502 Bad Gateway")}
+	cl2 := *cl
+	det, err = (&Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: &cl2}).Detect(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, det.APIProblems())
+	assert.Empty(t, AutoUnlockable(det))
+}
+
+func TestDetectWaitingBacksOffAndStops(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	putItem(t, ddb, table, map[string]string{"LockID": "b/k", "Info": infoJSON("held", "b/k", "me@laptop", time.Now())})
+	d := &Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: staleClassifier()}
+	clock := time.Now()
+	var pauses []time.Duration
+	p := DefaultWaitPolicy(2 * time.Minute)
+	p.Now = func() time.Time { return clock }
+	p.Sleep = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); clock = clock.Add(d); return nil }
+	var lines []string
+	det, err := d.DetectWaiting(ctx, p, func(det *Detection, left time.Duration) { lines = append(lines, WaitingFor(det, left)) })
+	require.NoError(t, err)
+	assert.Len(t, det.Active(), 1, "still held when the budget ran out")
+	assert.Equal(t, []time.Duration{5 * time.Second, 7500 * time.Millisecond, 11250 * time.Millisecond, 16875 * time.Millisecond,
+		25312500 * time.Microsecond, 30 * time.Second, 24062500 * time.Microsecond}, pauses, "backs off to 30 s, never past the budget")
+	assert.Equal(t, "waiting for 1 lock(s) held by no known run, young enough to be live; 2m0s left", lines[0])
+
+	p.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
+	_, err = d.DetectWaiting(ctx, p, nil)
+	assert.ErrorIs(t, err, context.Canceled)
 }

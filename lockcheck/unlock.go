@@ -15,6 +15,9 @@ const (
 	OutcomeRemoved     Outcome = "removed"
 	OutcomeAlreadyGone Outcome = "already-released"
 	OutcomeRefused     Outcome = "refused"
+	// OutcomeNotFound: no lock holds the ID and nothing proves it was
+	// released since approval (no lock-details for it): likely a typo.
+	OutcomeNotFound Outcome = "not-found"
 )
 
 // Approved is one lock a person approved for removal. Path and Raw are
@@ -30,6 +33,9 @@ type UnlockResult struct {
 	ID       string
 	LockPath string
 	Outcome  Outcome
+	// Evidence is the strength of the owner evidence when the lock was
+	// re-classified (empty when it was not found).
+	Evidence Evidence
 	Reason   string
 	// Removed lists where the lock was removed from; Left where it is still
 	// held (a lock in two stores whose second removal failed).
@@ -44,6 +50,9 @@ type Unlocker struct {
 	Stores         []Store
 	Classifier     *Classifier
 	LockPathPrefix string
+	// RequireEvidence, when set, refuses a lock whose re-classification is
+	// not stale with this evidence (auto-unlock: definitive only).
+	RequireEvidence Evidence
 }
 
 // ParseLockIDs splits comma- or newline-separated lock IDs, trimming space
@@ -107,11 +116,7 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 				a.ID, others[0].ID(), others[0].Info.Who)
 			return res
 		}
-		res.Outcome, res.Reason = OutcomeAlreadyGone, "no lock holds this ID any more: it was already released"
-		if u.LockPathPrefix != "" {
-			res.Reason = fmt.Sprintf("no lock under lock-id-prefix %q holds this ID: it was already released (a lock outside the prefix is never touched)", u.LockPathPrefix)
-		}
-		return res
+		return u.notHeld(a, res)
 	case len(held) > 1:
 		paths := make([]string, 0, len(held))
 		for _, l := range held {
@@ -130,17 +135,43 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		return res
 	}
 	v := u.Classifier.Classify(ctx, lock, records)
+	res.Evidence = v.Evidence
 	if v.Status != StatusStale {
 		res.Outcome, res.Reason = OutcomeRefused, "the lock is active again: "+v.Reason
 		return res
 	}
-	u.removeEverywhere(ctx, lock, &res)
+	if u.RequireEvidence != "" && v.Evidence != u.RequireEvidence {
+		res.Outcome, res.Reason = OutcomeRefused, fmt.Sprintf("its evidence is now %s, not %s; left for a person: %s", v.Evidence, u.RequireEvidence, v.Reason)
+		return res
+	}
+	u.removeEverywhere(ctx, lock, v.Reason, &res)
+	return res
+}
+
+// notHeld decides an approved ID no lock holds. It was released since
+// approval only when the approval's lock-details put it on a state this
+// unlock read (inside lock-id-prefix); otherwise the ID names no lock this
+// run can see, most likely a typo, and nothing proves otherwise.
+func (u *Unlocker) notHeld(a Approved, res UnlockResult) UnlockResult {
+	switch {
+	case a.Path != "" && strings.HasPrefix(a.Path, u.LockPathPrefix):
+		res.Outcome, res.Reason = OutcomeAlreadyGone, fmt.Sprintf("no lock holds this ID any more, and it held state %s at approval: it was already released", a.Path)
+	case a.Path != "":
+		res.Outcome = OutcomeNotFound
+		res.Reason = fmt.Sprintf("approved for state %s, outside lock-id-prefix %q: a lock outside the prefix is never read or touched", a.Path, u.LockPathPrefix)
+	case u.LockPathPrefix != "":
+		res.Outcome = OutcomeNotFound
+		res.Reason = fmt.Sprintf("no lock under lock-id-prefix %q holds this ID, and no lock-details show it was released since approval: check the ID for a typo (detect lists the IDs)", u.LockPathPrefix)
+	default:
+		res.Outcome = OutcomeNotFound
+		res.Reason = "no lock holds this ID, and no lock-details show it was released since approval: check the ID for a typo (detect lists the IDs)"
+	}
 	return res
 }
 
 // removeEverywhere removes the lock from each store holding it, S3 first,
 // re-reading before and after each conditional removal.
-func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, res *UnlockResult) {
+func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, staleReason string, res *UnlockResult) {
 	locs := append([]Location(nil), lock.Sources...)
 	sort.SliceStable(locs, func(i, j int) bool { return locs[i].Source == SourceS3 && locs[j].Source != SourceS3 })
 	var refusals []string
@@ -167,7 +198,7 @@ func (u *Unlocker) removeEverywhere(ctx context.Context, lock Lock, res *UnlockR
 	}
 	if len(refusals) == 0 {
 		res.Outcome = OutcomeRemoved
-		res.Reason = "removed after checking it was still stale: " + u.reasonOf(lock)
+		res.Reason = "removed after checking it was still stale: " + u.reasonOf(lock) + "; " + staleReason
 		return
 	}
 	res.Outcome = OutcomeRefused

@@ -24,6 +24,7 @@ type LockDetail struct {
 	AgeSeconds   *int64   `json:"age_seconds"`
 	Status       string   `json:"status"`
 	Rule         string   `json:"rule"`
+	Evidence     string   `json:"evidence"`
 	Reason       string   `json:"reason"`
 	OwnerRunID   int64    `json:"owner_run_id,omitempty"`
 	OwnerRunURL  string   `json:"owner_run_url,omitempty"`
@@ -54,6 +55,7 @@ func Details(vs []lockcheck.Verdict) []LockDetail {
 			Created:      v.Lock.Info.Created,
 			Status:       string(v.Status),
 			Rule:         string(v.Rule),
+			Evidence:     string(v.Evidence),
 			Reason:       v.Reason,
 			Approvable:   Approvable(v),
 			ParseProblem: v.Lock.ParseProblem,
@@ -154,15 +156,16 @@ func DetectSummary(det *lockcheck.Detection, where string) string {
 		b.WriteString("Nothing holds a lock. Terraform can proceed.\n")
 		return b.String()
 	}
-	b.WriteString("| Status | Lock ID | State | Age | Who | Operation | Owner run | Reason |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString(approvalNotice(det.Stale()))
+	b.WriteString("| Status | Evidence | Lock ID | State | Age | Who | Operation | Owner run | Reason |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for i, v := range det.Verdicts {
 		if i == maxSummaryRows || b.Len() > summaryBudget {
 			fmt.Fprintf(&b, "\n…and %d more lock(s): see the LOCK_DETAILS output.\n", len(det.Verdicts)-i)
 			break
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			statusBadge(v.Status), Cell(clip(v.Lock.ID())), Cell(clip(v.Lock.LockPath)), age(v), Cell(clip(v.Lock.Info.Who)),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			statusBadge(v.Status), EvidenceWords(v.Status, v.Evidence), Cell(clip(v.Lock.ID())), Cell(clip(v.Lock.LockPath)), age(v), Cell(clip(v.Lock.Info.Who)),
 			Cell(clip(v.Lock.Info.Operation)), ownerLink(v), Cell(clip(v.Reason)))
 	}
 	if stale := det.Stale(); len(stale) > 0 {
@@ -220,7 +223,7 @@ func skippedTotal(m map[string]int) int {
 
 func skippedList(m map[string]int) string {
 	var parts []string
-	for _, k := range []string{"digest", "unreadable run record", "other"} {
+	for _, k := range []string{"digest", "unreadable run record", "run record of an earlier layout (ignored)", "other"} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
 		}

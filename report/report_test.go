@@ -88,14 +88,18 @@ func sampleDetection() *lockcheck.Detection {
 	active := mk("b/app/terraform.tfstate", `{"ID":"9161f8d3-91c8-c716-d20c-f2c95576c5e2","Operation":"OperationTypeApply","Who":"runner@gha-7-1","Version":"1.11.4","Created":"2026-11-27T11:00:00Z","Path":"b/app/terraform.tfstate"}`)
 	stale := mk("b/env:/dev/app/terraform.tfstate", `{"ID":"ece09609-6032-6485-368f-a53ea2710b43","Operation":"OperationTypePlan","Who":"root@evil|host<img src=x>`+"`"+`","Version":"1.5.7","Created":"2026-11-27T10:00:00Z"}`)
 	weird := mk("test-lock", `{"ID":"bad id, with comma","Who":"manual-test"}`)
+	dead := mk("b/api/terraform.tfstate", `{"ID":"0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5","Operation":"OperationTypeApply","Who":"runner@runnervmg1sw1","Version":"1.11.4","Created":"2026-11-27T11:58:00Z"}`)
 	return &lockcheck.Detection{
 		Records: 3,
-		Skipped: map[string]int{"digest": 2, "other": 1},
+		Skipped: map[string]int{"digest": 2, "other": 1, "run record of an earlier layout (ignored)": 4},
 		Verdicts: []lockcheck.Verdict{
-			{Lock: active, Status: lockcheck.StatusActive, Rule: lockcheck.RuleOwnerLive, Reason: `owning run 7 (hostname "gha-7-1") is in_progress`,
+			{Lock: active, Status: lockcheck.StatusActive, Rule: lockcheck.RuleOwnerLive, Evidence: lockcheck.EvidenceDefinitive, Reason: `owning run 7 (hostname "gha-7-1") is in_progress`,
 				Owner: &lockcheck.RunState{ID: 7, Status: "in_progress", URL: "https://github.com/octo/infra/actions/runs/7"}, Age: now.Sub(active.Created), AgeKnown: true},
-			{Lock: stale, Status: lockcheck.StatusStale, Rule: lockcheck.RuleTooOld, Reason: "no owning run identified; created 2h0m0s ago, beyond stale-after (30m0s)", Age: 2 * time.Hour, AgeKnown: true},
-			{Lock: weird, Status: lockcheck.StatusStale, Rule: lockcheck.RuleAgeUnknown, Reason: "owner unknown: run 5 could not be checked: 502; age unknown", APIProblem: "run 5 could not be checked: 502"},
+			{Lock: stale, Status: lockcheck.StatusStale, Rule: lockcheck.RuleTooOld, Evidence: lockcheck.EvidenceNone, Reason: "no owning run identified; created 2h0m0s ago, beyond stale-after (30m0s)", Age: 2 * time.Hour, AgeKnown: true},
+			{Lock: weird, Status: lockcheck.StatusStale, Rule: lockcheck.RuleAgeUnknown, Evidence: lockcheck.EvidenceNone, Reason: "owner unknown: run 5 could not be checked: 502; age unknown", APIProblem: "run 5 could not be checked: 502"},
+			{Lock: dead, Status: lockcheck.StatusStale, Rule: lockcheck.RuleOwnerCompleted, Evidence: lockcheck.EvidenceDefinitive,
+				Reason: `run 12 attempt 1 (record of job "terraform-apply" on the lock's host, which runs one job at a time) ended 1m30s after this lock was taken (cancelled): its owner is gone`,
+				Owner:  &lockcheck.RunState{ID: 12, Status: "completed", Conclusion: "cancelled", URL: "https://github.com/octo/infra/actions/runs/12"}, Age: 2 * time.Minute, AgeKnown: true},
 		},
 	}
 }
@@ -129,8 +133,10 @@ func TestDetectOutputs(t *testing.T) {
 	}
 	assert.Equal(t, "true", got["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "true", got["ACTIVE_LOCKS_FOUND"])
-	assert.Equal(t, "3", got["LOCK_COUNT"])
-	assert.Equal(t, "ece09609-6032-6485-368f-a53ea2710b43", got["LOCK_IDS"], "only approvable stale IDs")
+	assert.Equal(t, "4", got["LOCK_COUNT"])
+	assert.Equal(t, "ece09609-6032-6485-368f-a53ea2710b43,0c1d2e3f-4a5b-6c7d-8e9f-a0b1c2d3e4f5", got["LOCK_IDS"], "only approvable stale IDs")
+	assert.Contains(t, got["LOCK_DETAILS"], `"rule":"owner-run-completed","evidence":"definitive"`)
+	assert.Contains(t, got["LOCK_DETAILS"], `"rule":"older-than-stale-after","evidence":"none"`)
 	assert.NotContains(t, got["LOCK_DETAILS"], "\n")
 	assert.NotContains(t, got["LOCK_DETAILS"], "<img")
 	golden(t, "lock-details.json", got["LOCK_DETAILS"]+"\n")

@@ -31,24 +31,25 @@ func Terminal(s string) string {
 
 // DetectTable prints a detection as an aligned table for a person at a terminal.
 func DetectTable(w io.Writer, det *lockcheck.Detection) error {
+	// Why GitHub could not be asked is a warning the caller prints once.
 	fmt.Fprintf(w, "%s\n\n", Headline(det))
-	for _, p := range det.APIProblems() {
-		fmt.Fprintf(w, "warning: GitHub could not be asked, so the age rules decided: %s\n\n", Terminal(p))
-	}
 	if len(det.Verdicts) == 0 {
 		return nil
 	}
+	if proven, ageOnly := staleByEvidence(det.Stale()); proven+ageOnly > 0 {
+		fmt.Fprintf(w, "stale: %d with a proven dead owner, %d judged by age alone (check no one still runs Terraform on those)\n\n", proven, ageOnly)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tLOCK ID\tSTATE\tAGE\tWHO\tOPERATION\tREASON")
+	fmt.Fprintln(tw, "STATUS\tEVIDENCE\tLOCK ID\tSTATE\tAGE\tWHO\tOPERATION\tREASON")
 	for _, v := range det.Verdicts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, Terminal(v.Lock.ID()), Terminal(v.Lock.LockPath),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, v.Evidence, Terminal(v.Lock.ID()), Terminal(v.Lock.LockPath),
 			age(v), Terminal(v.Lock.Info.Who), Terminal(v.Lock.Info.Operation), Terminal(v.Reason))
 	}
 	return tw.Flush()
 }
 
 // Annotate emits an error annotation per active lock and a warning per
-// stale one. The toolkit escapes the message so lock content cannot start
+// stale one (problems asking GitHub are warned about by the caller, once). The toolkit escapes the message so lock content cannot start
 // a workflow command of its own.
 func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 	for _, v := range det.Verdicts {
@@ -59,9 +60,6 @@ func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 		} else {
 			a.WithFieldsMap(fields).Warningf("%s", msg)
 		}
-	}
-	for _, p := range det.APIProblems() {
-		a.Warningf("GitHub could not be asked, so the age rules decided: %s", p)
 	}
 }
 

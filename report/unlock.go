@@ -41,13 +41,14 @@ func UnlockDetails(results []lockcheck.UnlockResult) (string, error) {
 		LockID   string   `json:"lock_id"`
 		LockPath string   `json:"lock_path,omitempty"`
 		Outcome  string   `json:"outcome"`
+		Evidence string   `json:"evidence,omitempty"`
 		Reason   string   `json:"reason"`
 		Removed  []string `json:"removed_from,omitempty"`
 		Left     []string `json:"still_held_in,omitempty"`
 	}
 	rows := make([]row, 0, len(results))
 	for _, r := range results {
-		rows = append(rows, row{r.ID, r.LockPath, string(r.Outcome), r.Reason, sourceNames(r.Removed), sourceNames(r.Left)})
+		rows = append(rows, row{r.ID, r.LockPath, string(r.Outcome), string(r.Evidence), r.Reason, sourceNames(r.Removed), sourceNames(r.Left)})
 	}
 	return marshalJSON(rows)
 }
@@ -67,15 +68,19 @@ func UnlockSummary(results []lockcheck.UnlockResult) string {
 	for _, r := range results {
 		count[r.Outcome]++
 	}
-	fmt.Fprintf(&b, "## Terraform state unlock: %d removed, %d already released, %d refused\n\n",
+	fmt.Fprintf(&b, "## Terraform state unlock: %d removed, %d already released, %d refused",
 		count[lockcheck.OutcomeRemoved], count[lockcheck.OutcomeAlreadyGone], count[lockcheck.OutcomeRefused])
+	if n := count[lockcheck.OutcomeNotFound]; n > 0 {
+		fmt.Fprintf(&b, ", %d not found", n)
+	}
+	b.WriteString("\n\n")
 	if len(results) == 0 {
 		b.WriteString("No lock IDs were approved.\n")
 		return b.String()
 	}
-	b.WriteString("| Outcome | Lock ID | State | Reason |\n|---|---|---|---|\n")
+	b.WriteString("| Outcome | Evidence | Lock ID | State | Reason |\n|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", outcomeBadge(r.Outcome), Cell(r.ID), Cell(r.LockPath), Cell(r.Reason))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", outcomeBadge(r.Outcome), unlockEvidence(r), Cell(r.ID), Cell(r.LockPath), Cell(r.Reason))
 	}
 	return b.String()
 }
@@ -86,6 +91,8 @@ func outcomeBadge(o lockcheck.Outcome) string {
 		return "✅ removed"
 	case lockcheck.OutcomeAlreadyGone:
 		return "☑️ already released"
+	case lockcheck.OutcomeNotFound:
+		return "❓ not found"
 	default:
 		return "⛔ refused"
 	}
@@ -99,4 +106,19 @@ func UnlockTable(w io.Writer, results []lockcheck.UnlockResult) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Outcome, Terminal(r.ID), Terminal(r.LockPath), Terminal(r.Reason))
 	}
 	return tw.Flush()
+}
+
+// unlockEvidence says what a removal rested on: a proven dead owner, or the
+// age rules and a person's approval.
+func unlockEvidence(r lockcheck.UnlockResult) string {
+	switch {
+	case r.Evidence == "":
+		return "—"
+	case r.Outcome == lockcheck.OutcomeRemoved && r.Evidence == lockcheck.EvidenceDefinitive:
+		return "owner proven gone"
+	case r.Outcome == lockcheck.OutcomeRemoved:
+		return "**age only**, approved by a person"
+	default:
+		return string(r.Evidence)
+	}
 }

@@ -246,6 +246,11 @@ run_action() {
 		-e "AWS_ENDPOINT_URL=$moto_url"
 		-e AWS_ACCESS_KEY_ID=testing -e AWS_SECRET_ACCESS_KEY=testing
 	)
+	# As the runner does for every container action, mount the Docker
+	# socket (a unix:// DOCKER_HOST) at /var/run/docker.sock.
+	case "$DOCKER_HOST" in
+	unix://*) args+=(-v "${DOCKER_HOST#unix://}:/var/run/docker.sock") ;;
+	esac
 	local kv
 	for kv in "$@"; do
 		args+=(-e "$kv")
@@ -340,5 +345,24 @@ for image in "${images[@]}"; do
 		fail "[$image] the -md5 digest item is gone or changed: $item"
 	echo "  ok: -md5 digest item is still there ($digest)"
 done
+
+say "[${images[0]}] setup records the runner's host, read from the Docker socket the runner mounts"
+# Inside the container its own hostname is a random container ID; the run
+# record must carry the name of the machine whose Terraform takes the lock:
+# the Docker daemon's host (GET /info over /var/run/docker.sock).
+want_host=$(docker info --format '{{.Name}}') || fail "docker info failed"
+rc=0
+run_action "${images[0]}" setup setup "INPUT_STATE-BUCKET=smoke-state-$$" INPUT_STATE-KEY=app/terraform.tfstate \
+	INPUT_SKIP-ENFORCED-TLS=true INPUT_SKIP-DELETION-PROTECTION=true || rc=$?
+[ "$rc" -eq 0 ] || { show_run setup; fail "setup exited $rc, want 0"; }
+record="$(ddb get-item --consistent-read --table-name "$table" --key "{\"LockID\":{\"S\":\"tfstate-guard#state#smoke-state-$$/app/terraform.tfstate\"}}")"
+printf '%s' "$record" | python3 -c '
+import json, sys
+runs = json.loads(json.load(sys.stdin)["Item"]["Runs"]["S"])
+host = runs[0].get("host")
+if host != sys.argv[1]:
+    sys.exit(f"FAIL: the run record host is {host!r}, want the Docker host {sys.argv[1]!r}")
+' "$want_host" || { show_run setup; fail "the run record does not name the runner's host"; }
+echo "  ok: run record host is $want_host (the Docker daemon's host), not the container's ID"
 
 say "all checks passed for: ${images[*]}"

@@ -2,8 +2,9 @@
 # The whole test suite, from a fresh machine: installs what it needs, then
 # runs formatting and vet checks, every Go test with the race detector
 # (unit, moto integration, end-to-end with the real Terraform CLI),
-# actionlint over the workflows, the container smoke test, and short
-# benchmarks that print their figures.
+# actionlint over the workflows, the container smoke test, short
+# benchmarks that print their figures, and the infra/ checks
+# (scripts/test-infra.sh: fmt, tflint, tfsec, Lambda handlers on PostgreSQL).
 #
 # Each Go test package starts its own moto_server on 127.0.0.1 at a free
 # port and stops it by its PID; this script starts one more for the
@@ -74,9 +75,23 @@ TFSTATE_GUARD_MOTO_URL="http://127.0.0.1:$moto_port" scripts/docker-smoke.sh
 
 log "benchmarks (figures, not pass/fail)"
 go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./layer/
+# Issue 9's measurement (20 states, 0 and N runs of history each); the full
+# form is N=500: go test -run '^$' -bench DetectHistory -benchtime 5x .
+TFSTATE_GUARD_BENCH_HISTORY=50 go test -run '^$' -bench DetectHistory -benchtime 5x .
+
+log "go mod tidy"
+# go.mod must say what the code uses: a module imported directly but marked
+# // indirect (or a stale requirement) fails here, not in a reviewer's eyes.
+go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit the result (the diff is above)"
+
+# infra/ (issue 11): terraform fmt, tflint, tfsec, and the Lambda handlers
+# under pytest against PostgreSQL 15 + pgvector; writes .cache/pytest-counts.
+rm -f .cache/pytest-counts
+scripts/test-infra.sh
 
 log "reliability harness (bounded: lock races, injected faults, fuzzing)"
 scripts/reliability.sh
 
 log "all checks passed"
-echo "tests: $(cat .cache/test-counts)"
+# Go and pytest counts together ("N passed, N failed, N skipped" each).
+echo "tests: $(awk -F'[ ,]+' '{p += $1; f += $3; s += $5} END {printf "%d passed, %d failed, %d skipped", p, f, s}' .cache/test-counts .cache/pytest-counts)"

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,10 @@ type Runner struct {
 	Stdout string
 }
 
+// RunnerName is the RUNNER_NAME every step of a Runner runs with, as a
+// GitHub-hosted runner names itself.
+const RunnerName = "GitHub Actions 1000009740"
+
 // New prepares a runner environment for a job of run 900 of octo/infra.
 // extra adds or overrides variables (later entries win).
 func New(t testing.TB, binary string, extra ...string) *Runner {
@@ -48,7 +53,7 @@ func New(t testing.TB, binary string, extra ...string) *Runner {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
 		"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=octo/infra", "GITHUB_RUN_ID=900", "GITHUB_RUN_ATTEMPT=1",
-		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=GitHub Actions 1000009740",
+		"GITHUB_JOB=stale-lock-check", "GITHUB_WORKFLOW=terraform", "RUNNER_NAME=" + RunnerName,
 		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_ENV=" + filepath.Join(dir, "env"),
 		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
 	}
@@ -64,6 +69,15 @@ func InputEnvName(name string) string {
 // commands start empty for each step, as the runner gives each step its own.
 func (r *Runner) Run(inputs map[string]string, extraEnv ...string) int {
 	r.t.Helper()
+	cmd, out := r.Command(inputs, extraEnv...)
+	err := cmd.Run()
+	return r.Finish(err, out)
+}
+
+// Command prepares one step without running it (to start it and signal it
+// as the runner does when a job is cancelled); Finish reads its result.
+func (r *Runner) Command(inputs map[string]string, extraEnv ...string) (*exec.Cmd, *Log) {
+	r.t.Helper()
 	for _, f := range []string{"output", "env", "summary"} {
 		require.NoError(r.t, os.WriteFile(filepath.Join(r.Dir, f), nil, 0o644))
 	}
@@ -72,10 +86,34 @@ func (r *Runner) Run(inputs map[string]string, extraEnv ...string) int {
 	for k, v := range inputs {
 		cmd.Env = append(cmd.Env, InputEnvName(k)+"="+v)
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &Log{}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = r.Dir
-	err := cmd.Run()
+	return cmd, out
+}
+
+// Log is a step's combined output, safe to read while the step runs.
+type Log struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Finish records the log of a step started with Command and returns its
+// exit code, given what Run or Wait returned.
+func (r *Runner) Finish(err error, out *Log) int {
+	r.t.Helper()
 	r.Stdout = out.String()
 	if err == nil {
 		return 0
