@@ -112,9 +112,10 @@ func TestReliabilityRaces(t *testing.T) {
 			o.DisableLogOutputChecksumValidationSkipped = true
 		}),
 		AWS: awsProxy, GitHub: gh, GitHubURL: gh.URL, Dir: t.TempDir(), Hostname: host,
-		// When detect gains inputs that remove locks itself (auto-unlock),
-		// list them here; their removals are accounted like unlock's.
-		DetectVariants: []map[string]string{{}},
+		// Half the detects also remove, without approval, the locks whose
+		// owner is proven gone (auto-unlock); their removals are accounted
+		// like unlock's, from AUTO_UNLOCKED_LOCK_IDS.
+		DetectVariants: []map[string]string{{}, {"auto-unlock": "definitive"}},
 	})
 	t.Logf("races took %s: %d locks taken (%d contended), %d removed, %d refused, %d already gone; %d detect, %d unlock, %d setup steps; %d GitHub requests",
 		time.Since(start).Round(time.Second), rep.LocksTaken, rep.Contended, rep.Removed, rep.Refused, rep.AlreadyGone,

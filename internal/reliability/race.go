@@ -48,8 +48,7 @@ type RaceConfig struct {
 	// UNLOCK_DETAILS / UNLOCKED_LOCK_IDS / AUTO_UNLOCKED_LOCK_IDS, so a detect that removes locks
 	// itself (auto-unlock) is accounted for like unlock. Empty: {{}}.
 	DetectVariants []map[string]string
-	// Hostname is the machine's name, which a CI writer's Terraform puts
-	// in Who (setup runs on the same machine).
+	// Hostname is this machine's name (the fixed scenarios' CI host).
 	Hostname string
 	Logf     func(format string, args ...any)
 }
@@ -369,12 +368,14 @@ func (w *world) newWriter(it, k int) func(ctx context.Context) {
 // Terraform takes the lock; the run completes after the release, or is
 // cancelled while holding it (kindCIDies).
 func (w *world) ciRun(ctx context.Context, it int, p statePath, id, kind string, runID int64, hold time.Duration, serial, skips int) {
-	runner, host := "GitHub Actions 10000"+fmt.Sprint(runID%1000), w.cfg.Hostname
+	// A GitHub-hosted job runs alone on a fresh VM with its own name; a
+	// self-hosted runner's machine is its name and is shared over time.
+	runner, host, environment := "GitHub Actions 10000"+fmt.Sprint(runID%1000), fmt.Sprintf("runnervm%d", runID), "github-hosted"
 	switch kind {
 	case kindCIHostname:
 		host = fmt.Sprintf("gha-%d-1", runID)
 	case kindCISelfHosted:
-		runner = fmt.Sprintf("sh-runner-%d", runID%7)
+		runner, environment = fmt.Sprintf("sh-runner-%d", runID%7), "self-hosted"
 		host = runner
 	}
 	w.cfg.GitHub.Start(runID, "apply", runner)
@@ -384,6 +385,8 @@ func (w *world) ciRun(ctx context.Context, it int, p statePath, id, kind string,
 		// moto denies every request under a conditional Deny (it ignores
 		// aws:SecureTransport), so the TLS-only statement stays off here.
 		"skip-enforced-tls": "true",
+		// The host Terraform will write into Who, recorded with the run.
+		"runner-host": host,
 	}
 	for i, s := range []string{"skip-tags", "skip-point-in-time-recovery", "skip-deletion-protection", "skip-permission-check"} {
 		if skips&(1<<i) != 0 {
@@ -397,6 +400,7 @@ func (w *world) ciRun(ctx context.Context, it int, p statePath, id, kind string,
 	}
 	res := w.inv.Step(ctx, "setup", inputs, map[string]string{
 		"GITHUB_RUN_ID": fmt.Sprint(runID), "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "apply", "RUNNER_NAME": runner,
+		"RUNNER_ENVIRONMENT": environment,
 	})
 	w.record(res)
 	if res.Code != 0 {
