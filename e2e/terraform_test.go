@@ -497,7 +497,7 @@ func TestAutoUnlockClearsAKilledApplyWithoutApproval(t *testing.T) {
 	lockPath := b.bucket + "/" + key
 	w := newWorkdir(t, b, key, withDynamoDB)
 	laptop := newWorkdir(t, b, laptopKey, withDynamoDB)
-	w.mustRun("apply", "-auto-approve", "-input=false") // an earlier run wrote state and its digest
+	w.mustRun("apply", "-auto-approve", "-input=false")                    // an earlier run wrote state and its digest
 	held := laptop.applyHolding(120, b.bucket+"/"+laptopKey, withDynamoDB) // never ran setup: no evidence
 	g := newGuard(t, b, gh)
 	require.Equal(t, lockPath, g.setup(w, "default", 5101))

@@ -569,7 +569,11 @@ func TestDetectWaitingBacksOffAndStops(t *testing.T) {
 	var pauses []time.Duration
 	p := DefaultWaitPolicy(2 * time.Minute)
 	p.Now = func() time.Time { return clock }
-	p.Sleep = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); clock = clock.Add(d); return nil }
+	p.Sleep = func(_ context.Context, d time.Duration) error {
+		pauses = append(pauses, d)
+		clock = clock.Add(d)
+		return nil
+	}
 	var lines []string
 	det, err := d.DetectWaiting(ctx, p, func(det *Detection, left time.Duration) { lines = append(lines, WaitingFor(det, left)) })
 	require.NoError(t, err)
