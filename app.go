@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a := &app{
 		cfg: cfg, stdout: stdout, stderr: stderr, now: time.Now,
 		action: githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv)),
-		retry:  lockcheck.DefaultRetryPolicy(),
+		retry:  newRetryPolicy(),
 	}
 	a.retry.OnWait = func(reason string, d time.Duration) {
 		a.warnf("GitHub API: %s; waiting %s before retrying", reason, d.Round(time.Second))
@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return code
 }
+
+// newRetryPolicy is the GitHub client's retry policy; the reliability
+// harness shortens its waits to inject faults quickly.
+var newRetryPolicy = lockcheck.DefaultRetryPolicy
 
 // inputError marks an error the user fixes by changing an input (exit 2).
 type inputError struct{ err error }
@@ -301,7 +305,12 @@ func (a *app) explain(code int, err error) (int, error) {
 }
 
 func (a *app) s3Client(cfg aws.Config) *s3.Client {
-	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = a.cfg.PathStyleS3 })
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = a.cfg.PathStyleS3
+		// A .tflock written without a checksum (older Terraform, other
+		// tools, moto) made the SDK print a DEBUG line per read into the log.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
 }
 
 // stores builds the lock stores the configuration names.
@@ -509,7 +518,7 @@ func unlockVerdict(results []lockcheck.UnlockResult, cfg *Config) (int, error) {
 	for _, r := range results {
 		switch {
 		case r.Err != nil:
-			failed = append(failed, r.ID)
+			failed = append(failed, fmt.Sprintf("%s: %v", r.ID, r.Err))
 		case r.Outcome == lockcheck.OutcomeRefused:
 			refused = append(refused, r.ID)
 		case r.Outcome == lockcheck.OutcomeNotFound:
@@ -529,7 +538,7 @@ func unlockVerdict(results []lockcheck.UnlockResult, cfg *Config) (int, error) {
 	}
 	if len(failed) > 0 {
 		code = exitFailure
-		msgs = append(msgs, fmt.Sprintf("AWS failed while removing lock(s) %s: see the reasons above", strings.Join(failed, ", ")))
+		msgs = append(msgs, fmt.Sprintf("AWS failed while removing lock(s), and the reasons above say what is still held:\n%s", strings.Join(failed, "\n")))
 	}
 	if len(msgs) == 0 {
 		return exitOK, nil

@@ -325,6 +325,11 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 	}
 	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
 	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
+	for name, d := range map[string]time.Duration{"stale-after": cfg.StaleAfter, "active-within": cfg.ActiveWithin} {
+		if d > maxLockWindow {
+			bad(name, s[name], "is longer than %s: no job holds a lock that long (GitHub-hosted jobs stop after 6 h, self-hosted ones after 5 days), so no lock would ever be judged by age; use a window such as 30m or 2h", maxLockWindow)
+		}
+	}
 	if cfg.StaleAfter > 0 && cfg.ActiveWithin > 0 && cfg.ActiveWithin > cfg.StaleAfter {
 		bad("active-within", s["active-within"], "is longer than %s (%s): it must not exceed it", cfg.ref("stale-after"), s["stale-after"])
 	}
@@ -519,6 +524,9 @@ func (cfg *Config) fillLayer(s settings, errs *[]error) {
 		*errs = append(*errs, err)
 	}
 }
+
+// maxLockWindow bounds stale-after and active-within: 30 days.
+const maxLockWindow = 720 * time.Hour
 
 // unreported drops the problems of err (a joined set of ConfigErrors)
 // about an input an earlier error already named, so that one mistake is

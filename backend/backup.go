@@ -67,6 +67,9 @@ func Backup(ctx context.Context, api S3API, o BackupOptions) (*BackupResult, err
 	if o.Key == "" {
 		return nil, &ConfigError{Input: "state-key", Message: "state-key is empty; set it to the state object's key"}
 	}
+	if err := validateStateKey(o.Key); err != nil {
+		return nil, err
+	}
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now

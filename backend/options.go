@@ -161,6 +161,34 @@ func statePath(bucket, key, prefix, workspace string) string {
 	return strings.TrimPrefix(lockcheck.WorkspacePath(bucket, key, prefix, workspace), bucket+"/")
 }
 
+// validateStateKey refuses keys Terraform would store somewhere else than
+// the user thinks: S3 keeps "a/../b" and "/a" literally, so a key with a
+// "." or ".." segment, an empty segment or a leading / names a different
+// object from the path it looks like (and backups/<key> would too).
+func validateStateKey(key string) error {
+	bad := func(why string) error {
+		return &ConfigError{Input: "state-key", Message: fmt.Sprintf(
+			"state-key %q is invalid: %s; use a relative path such as team/production/terraform.tfstate", key, why)}
+	}
+	switch {
+	case key == "":
+		return bad("it is empty")
+	case strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/"):
+		return bad("it starts or ends with /")
+	case strings.IndexFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return bad("it contains a control character")
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "":
+			return bad("it has an empty path segment (//)")
+		case ".", "..":
+			return bad(fmt.Sprintf("it has a %q segment, which S3 keeps literally instead of resolving", seg))
+		}
+	}
+	return nil
+}
+
 // Validate reports every problem in the options together as a *ConfigError.
 func (o SetupOptions) Validate() error {
 	var problems []error
@@ -173,8 +201,8 @@ func (o SetupOptions) Validate() error {
 	if err := validateBucketName(o.Bucket); err != nil {
 		problems = append(problems, err)
 	}
-	if o.Key == "" || strings.HasPrefix(o.Key, "/") || strings.HasSuffix(o.Key, "/") {
-		add("state-key", "state-key %q is invalid; use a path such as team/production/terraform.tfstate, not starting or ending with /", o.Key)
+	if err := validateStateKey(o.Key); err != nil {
+		problems = append(problems, err)
 	}
 	switch o.LockMethod {
 	case LockDynamoDB, LockS3, LockBoth:

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -148,5 +149,22 @@ func TestSameKMSKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, sameKMSKey(tc.a, tc.b), "%q vs %q", tc.a, tc.b)
+	}
+}
+
+func TestStateKeyMustNameTheObjectItLooksLike(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"../prod/terraform.tfstate", "a/../b", "./a", "/abs/terraform.tfstate", "a//b", "a/", "a\nb", ""} {
+		err := validateStateKey(key)
+		if assert.Error(t, err, key) {
+			var ce *ConfigError
+			assert.ErrorAs(t, err, &ce)
+			assert.Equal(t, "state-key", ce.Input)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%q", key))
+			assert.Contains(t, err.Error(), "use a relative path such as")
+		}
+	}
+	for _, key := range []string{"terraform.tfstate", "team/prod/terraform.tfstate", "a..b/c.tfstate", "env:/x"} {
+		assert.NoError(t, validateStateKey(key), key)
 	}
 }

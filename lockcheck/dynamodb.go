@@ -51,7 +51,7 @@ func (s *DynamoDBStore) Check(ctx context.Context) error {
 		if me, ok := missingTable(s.Table, err); ok {
 			return me
 		}
-		return fmt.Errorf("describe lock table %q (needs dynamodb:DescribeTable): %w", s.Table, err)
+		return fmt.Errorf("describe lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:DescribeTable"), err)
 	}
 	if !hasLockIDKey(out.Table) {
 		return fmt.Errorf("table %q is not a Terraform lock table: its hash key is not the string attribute LockID", s.Table)
@@ -85,9 +85,15 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 			if me, ok := missingTable(s.Table, err); ok {
 				return snap, me
 			}
-			return snap, fmt.Errorf("scan lock table %q (needs dynamodb:Scan): %w", s.Table, err)
+			return snap, fmt.Errorf("scan lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:Scan"), err)
 		}
 		for _, item := range page.Items {
+			// Every item carries the table's key: one without a string
+			// LockID means the key is another attribute, so this is not a
+			// Terraform lock table and "no locks" would be a lie.
+			if _, ok := item[attrLockID].(*types.AttributeValueMemberS); !ok {
+				return snap, fmt.Errorf("table %q is not a Terraform lock table: its items have no string LockID (its key is another attribute); check lock-table (the backend's dynamodb_table)", s.Table)
+			}
 			s.classifyItem(&snap, item)
 		}
 	}
@@ -136,7 +142,7 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return "", loc, false, fmt.Errorf("read lock %q from table %q (needs dynamodb:GetItem): %w", lockPath, s.Table, err)
+		return "", loc, false, fmt.Errorf("read lock %q from table %q (%s): %w", lockPath, s.Table, fixFor(err, "dynamodb:GetItem"), err)
 	}
 	if out.Item == nil {
 		return "", loc, false, nil
@@ -168,7 +174,7 @@ func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw str
 		if errors.As(err, &ccf) {
 			return fmt.Errorf("delete lock %q from table %q: %w", lockPath, s.Table, ErrLockChanged)
 		}
-		return fmt.Errorf("delete lock %q from table %q (needs dynamodb:DeleteItem): %w", lockPath, s.Table, err)
+		return fmt.Errorf("delete lock %q from table %q (%s): %w", lockPath, s.Table, fixFor(err, "dynamodb:DeleteItem"), err)
 	}
 	return nil
 }

@@ -371,3 +371,28 @@ func TestGitHubAttemptReadsJobEnds(t *testing.T) {
 		"/repos/octo/infra/actions/runs/7/attempts/2?exclude_pull_requests=true": 1,
 	}, f.requests, "cached per attempt")
 }
+
+func TestGitHubRunsGiveUpOnAServerThatNeverAnswers(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var tries atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	p := DefaultRetryPolicy()
+	p.AttemptTimeout, p.BaseBackoff = 50*time.Millisecond, time.Millisecond
+	g, err := NewGitHubRuns(srv.URL, "test-token", nil, p)
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = g.Run(context.Background(), "octo/infra", 5)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no answer within 50ms")
+	assert.Equal(t, int64(p.MaxAttempts), tries.Load(), "each try is bounded, and the tries are too")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}

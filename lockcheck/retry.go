@@ -18,6 +18,10 @@ type RetryPolicy struct {
 	MaxAttempts int           // total tries per request, first included
 	MaxWait     time.Duration // longest single wait honoured
 	BaseBackoff time.Duration // first wait after a 5xx or a network error
+	// AttemptTimeout bounds one try, answer and body included: a server
+	// that accepts the connection and never answers is a failed try, not
+	// a step that hangs until the job's timeout. 0: no bound.
+	AttemptTimeout time.Duration
 	// Sleep waits for d or until ctx ends; Now tells the time. Tests inject both.
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
@@ -27,7 +31,8 @@ type RetryPolicy struct {
 
 // DefaultRetryPolicy waits at most a minute at a time, four tries in all.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 4, MaxWait: time.Minute, BaseBackoff: time.Second, Sleep: ctxwait.Sleep, Now: time.Now}
+	return RetryPolicy{MaxAttempts: 4, MaxWait: time.Minute, BaseBackoff: time.Second, AttemptTimeout: 30 * time.Second,
+		Sleep: ctxwait.Sleep, Now: time.Now}
 }
 
 // retryTransport retries idempotent GitHub API requests: primary rate limits
@@ -44,7 +49,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	backoff := t.policy.BaseBackoff
 	for attempt := 1; ; attempt++ {
-		resp, err := t.base.RoundTrip(req)
+		resp, err := t.try(req)
 		wait, reason, retry := t.decide(req.Context(), resp, err, backoff)
 		if !retry || attempt >= t.policy.MaxAttempts || wait > t.policy.MaxWait {
 			return resp, err
@@ -61,6 +66,36 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		backoff *= 2
 	}
+}
+
+// try makes one attempt within AttemptTimeout; the bound ends when the
+// caller closes the body.
+func (t *retryTransport) try(req *http.Request) (*http.Response, error) {
+	if t.policy.AttemptTimeout <= 0 {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.policy.AttemptTimeout)
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+			err = fmt.Errorf("no answer within %s: %w", t.policy.AttemptTimeout, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // decide says whether an answer is worth another try, and after how long.

@@ -57,7 +57,7 @@ func (s *S3Store) Check(ctx context.Context) error {
 		if me, ok := missingBucket(s.Bucket, err); ok {
 			return me
 		}
-		return fmt.Errorf("state bucket %q cannot be read (needs s3:ListBucket; check state-bucket and aws-region): %w", s.Bucket, err)
+		return fmt.Errorf("state bucket %q cannot be read (%s; check state-bucket and aws-region): %w", s.Bucket, fixFor(err, "s3:ListBucket"), err)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			if me, ok := missingBucket(s.Bucket, err); ok {
 				return snap, me
 			}
-			return snap, fmt.Errorf("list .tflock objects in bucket %q (needs s3:ListBucket): %w", s.Bucket, err)
+			return snap, fmt.Errorf("list .tflock objects in bucket %q (%s): %w", s.Bucket, fixFor(err, "s3:ListBucket"), err)
 		}
 		for _, obj := range page.Contents {
 			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) {
@@ -141,7 +141,7 @@ func (s *S3Store) read(ctx context.Context, key string) (string, Location, bool,
 		if errors.As(err, &nsk) || httpStatus(err) == http.StatusNotFound {
 			return "", loc, false, nil // released between list and read
 		}
-		return "", loc, false, fmt.Errorf("read lock file s3://%s/%s (needs s3:GetObject): %w", s.Bucket, key, err)
+		return "", loc, false, fmt.Errorf("read lock file s3://%s/%s (%s): %w", s.Bucket, key, fixFor(err, "s3:GetObject"), err)
 	}
 	defer out.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(out.Body, maxLockFileSize+1))
@@ -176,7 +176,7 @@ func (s *S3Store) RemoveIfUnchanged(ctx context.Context, lockPath, _ string, loc
 		if st := httpStatus(err); st == http.StatusPreconditionFailed || st == http.StatusNotFound {
 			return fmt.Errorf("remove lock file s3://%s/%s: %w", s.Bucket, s.keyOf(lockPath), ErrLockChanged)
 		}
-		return fmt.Errorf("remove lock file s3://%s/%s (needs s3:DeleteObject): %w", s.Bucket, s.keyOf(lockPath), err)
+		return fmt.Errorf("remove lock file s3://%s/%s (%s): %w", s.Bucket, s.keyOf(lockPath), fixFor(err, "s3:DeleteObject"), err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/locktest"
@@ -372,6 +374,48 @@ func TestLockInBothStores(t *testing.T) {
 	assert.Error(t, results[0].Err)
 	_, present := getInfo(t, ddb, table, bucket+"/"+key2)
 	assert.True(t, present)
+}
+
+// lostAnswer deletes for real, then reports a failure, as when the answer
+// to a DeleteItem is cut short on its way back.
+type lostAnswer struct {
+	DynamoDBAPI
+}
+
+func (l lostAnswer) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if _, err := l.DynamoDBAPI.DeleteItem(ctx, in, o...); err != nil {
+		return nil, err
+	}
+	return nil, &smithy.DeserializationError{Err: io.ErrUnexpectedEOF}
+}
+
+func TestUnlockSaysRemovedWhenTheDeleteHappenedButItsAnswerWasLost(t *testing.T) {
+	t.Parallel()
+	c, bucket := newBucket(t)
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	key := "lost/terraform.tfstate"
+	info := infoJSON("lost-id", bucket+"/"+key, "runner@fv", time.Now().Add(-2*time.Hour))
+	putObject(t, c, bucket, key+LockFileSuffix, info)
+	putItem(t, ddb, table, map[string]string{"LockID": bucket + "/" + key, "Info": info})
+	stores := []Store{&DynamoDBStore{API: lostAnswer{ddb}, Table: table}, &S3Store{API: c, Bucket: bucket}}
+	results, err := (&Unlocker{Stores: stores, Classifier: staleClassifier()}).Unlock(ctx, []Approved{{ID: "lost-id"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRemoved, results[0].Outcome, results[0].Reason)
+	assert.Equal(t, []Source{SourceS3, SourceDynamoDB}, results[0].Removed)
+	assert.Empty(t, results[0].Left, "nothing is still held, so nothing may be reported as held")
+	_, present := getInfo(t, ddb, table, bucket+"/"+key)
+	assert.False(t, present)
+}
+
+func TestFixForTellsThrottlingFromMissingPermissions(t *testing.T) {
+	t.Parallel()
+	throttled := &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "slow down"}
+	assert.Contains(t, fixFor(throttled, "dynamodb:Scan"), "re-run the step later")
+	assert.NotContains(t, fixFor(throttled, "dynamodb:Scan"), "needs")
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "no"}
+	assert.Equal(t, "needs dynamodb:Scan", fixFor(denied, "dynamodb:Scan"))
+	assert.Contains(t, fixFor(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}, "s3:GetObject"), "cut short")
 }
 
 func TestWriteRunRecordKeepsOneBoundedItemPerState(t *testing.T) {

@@ -229,8 +229,19 @@ func removeVerified(ctx context.Context, st Store, lockPath string, loc Location
 		return fmt.Sprintf("the lock in %s changed since it was read; left in place", st.Name()), nil
 	}
 	if err := st.RemoveIfUnchanged(ctx, lockPath, loc.Raw, loc); err != nil {
+		// The delete may have happened even so: when its answer is lost
+		// (cut short, connection reset) the SDK retries, and the retry
+		// finds the lock gone (a refusal) or fails outright. Look before
+		// saying what is left.
+		raw, _, present, rerr := st.Current(ctx, lockPath, loc)
+		if rerr == nil && !present {
+			return "", nil
+		}
 		if errors.Is(err, ErrLockChanged) {
 			return fmt.Sprintf("%s refused the conditional delete: the lock changed or was re-taken; left in place", st.Name()), nil
+		}
+		if rerr == nil && raw != loc.Raw {
+			return fmt.Sprintf("the lock in %s changed while it was being removed; left in place", st.Name()), nil
 		}
 		return "", err
 	}

@@ -197,13 +197,18 @@ func age(v lockcheck.Verdict) string {
 	return v.Age.Round(time.Second).String()
 }
 
+// linkEscaper percent-encodes what would end a link destination, a table
+// cell or a line (the URL comes from the API, not from us).
+var linkEscaper = strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "|", "%7C", "<", "%3C", ">", "%3E",
+	"\n", "%0A", "\r", "%0D", "\\", "%5C", "\t", "%09")
+
 func ownerLink(v lockcheck.Verdict) string {
 	if v.Owner == nil {
 		return "—"
 	}
 	label := fmt.Sprintf("run %d (%s)", v.Owner.ID, v.Owner.Status)
 	if u := v.Owner.URL; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-		return fmt.Sprintf("[%s](%s)", Cell(label), strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "|", "%7C", "<", "%3C", ">", "%3E").Replace(u))
+		return fmt.Sprintf("[%s](%s)", Cell(label), linkEscaper.Replace(u))
 	}
 	return Cell(label)
 }

@@ -53,6 +53,11 @@ go vet ./...
 sigpipe=$(grep -nE '\|[[:space:]]*(head|grep[^|]*-[a-zA-Z]*[qm])\b' .ci/run scripts/*.sh | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#' || true)
 [ -z "$sigpipe" ] || die "a pipe into a reader that stops early can fail with SIGPIPE (exit 141); read the whole output first: $sigpipe"
 
+log "go mod tidy"
+# go.mod must say what the code uses: a module imported directly but marked
+# // indirect (or a stale requirement) fails here, not in a reviewer's eyes.
+go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit the result (the diff is above)"
+
 log "go test -race ./..."
 mkdir -p .cache
 set +e
@@ -79,11 +84,6 @@ go test -run '^$' -bench . -benchtime 5x -benchmem ./lockcheck/ ./backend/ ./lay
 # form is N=500: go test -run '^$' -bench DetectHistory -benchtime 5x .
 TFSTATE_GUARD_BENCH_HISTORY=50 go test -run '^$' -bench DetectHistory -benchtime 5x .
 
-log "go mod tidy"
-# go.mod must say what the code uses: a module imported directly but marked
-# // indirect (or a stale requirement) fails here, not in a reviewer's eyes.
-go mod tidy -diff || die "go.mod/go.sum are not tidy: run go mod tidy and commit the result (the diff is above)"
-
 # infra/ (issue 11): terraform fmt, tflint, tfsec, and the Lambda handlers
 # under pytest against PostgreSQL 15 + pgvector; writes .cache/pytest-counts.
 rm -f .cache/pytest-counts
@@ -91,6 +91,9 @@ scripts/test-infra.sh
 
 log "bench: detect, setup and unlock against the aws CLI baseline (short form; figures, not pass/fail)"
 scripts/bench.sh
+
+log "reliability harness (bounded: lock races, injected faults, fuzzing)"
+scripts/reliability.sh
 
 log "all checks passed"
 # Go and pytest counts together ("N passed, N failed, N skipped" each).
