@@ -15,7 +15,7 @@ set -euo pipefail
 
 die() { printf 'pin-action-image.sh: %s\n' "$*" >&2; exit 2; }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: $0 IMAGE_REF [ACTION_YML]"
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then die "usage: $0 IMAGE_REF [ACTION_YML]"; fi
 ref=$1
 file=${2:-$(git -C "$(dirname "$0")" rev-parse --show-toplevel)/action.yml}
 
