@@ -52,8 +52,11 @@ const (
 
 	// MaxRunsPerState bounds the entries a state's item keeps. Setup runs
 	// just before Terraform locks, so the owner of a lock is among the
-	// latest entries written before it; older ones are never needed.
-	MaxRunsPerState = 10
+	// latest entries written before it. The room beyond that is for the
+	// runs that come after a lock is left behind: each blocked pipeline
+	// still runs a setup or two before its detect stops it, and the dead
+	// owner's entry must outlast a few dozen of them to stay provable.
+	MaxRunsPerState = 30
 
 	// maxRecordItemBytes bounds the entries' JSON, so a hostile item
 	// cannot make detect's memory or output grow.

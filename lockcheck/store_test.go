@@ -441,7 +441,7 @@ func TestWriteRunRecordKeepsOneBoundedItemPerState(t *testing.T) {
 	require.Len(t, snap.Records, MaxRunsPerState)
 	assert.Equal(t, int64(500), snap.Records[0].RunID)
 	assert.Equal(t, "runnervm500b", snap.Records[0].Host, "a job's second write replaced its first")
-	assert.Equal(t, int64(491), snap.Records[MaxRunsPerState-1].RunID)
+	assert.Equal(t, int64(500-MaxRunsPerState+1), snap.Records[MaxRunsPerState-1].RunID)
 	for _, r := range snap.Records[1:] {
 		assert.NotEqual(t, int64(500), r.RunID, "no duplicate entry for the same job")
 	}
@@ -585,4 +585,32 @@ func TestDetectWaitingBacksOffAndStops(t *testing.T) {
 	p.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
 	_, err = d.DetectWaiting(ctx, p, nil)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A dead lock blocks every pipeline that comes after it, and each of them
+// still runs setup before its detect stops it: the owner's record must
+// outlast them, so the lock stays provably dead (and auto-unlockable).
+func TestDeadOwnersRecordOutlastsTheBlockedRunsAfterIt(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	const path = "b/app/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": path, "Info": infoJSON("dead", path, "runner@vm-1", now.Add(-time.Hour))})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 1, RunAttempt: 1,
+		Job: "apply", RunnerName: lockRunner, Host: "vm-1", HostExclusive: true, Written: now.Add(-61 * time.Minute)}))
+	runs := &fakeRuns{runs: map[int64]RunState{1: {Status: "completed", Conclusion: "cancelled", Attempt: 1,
+		Jobs: []JobState{{RunnerName: lockRunner, CompletedAt: now.Add(-59 * time.Minute)}}}}}
+	const blocked = 20 // pipelines that ran terraform-check's setup and then stopped at detect
+	for i := 0; i < blocked; i++ {
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(100 + i), RunAttempt: 1,
+			Job: "terraform-check", Host: fmt.Sprintf("vm-%d", 100+i), HostExclusive: true, Written: now.Add(time.Duration(-50+i) * time.Minute)}))
+	}
+	cl := &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew},
+		Runs: runs, Now: time.Now}
+	det, err := (&Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: cl}).Detect(ctx)
+	require.NoError(t, err)
+	require.Len(t, det.Verdicts, 1)
+	assert.Equal(t, EvidenceDefinitive, det.Verdicts[0].Evidence, det.Verdicts[0].Reason)
+	assert.Equal(t, []Approved{{ID: "dead", Path: path}}, AutoUnlockable(det))
 }
