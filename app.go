@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +46,9 @@ type app struct {
 	// later is a warning about GitHub access, given after the locks were
 	// read (so a missing table or credentials is the only message).
 	later string
+	// warnMu serialises warnings: GitHub's retry waits report from the
+	// goroutines that ask about several runs at once.
+	warnMu sync.Mutex
 }
 
 // warnLater gives the deferred warning, once.
@@ -552,6 +556,8 @@ func (a *app) writeOutputs(pairs []report.Pair) error {
 }
 
 func (a *app) warnf(format string, args ...any) {
+	a.warnMu.Lock()
+	defer a.warnMu.Unlock()
 	if a.cfg.InActions {
 		a.action.Warningf(format, args...)
 		return
