@@ -148,7 +148,7 @@ func (p *countingProxy) markRunRecords() {
 		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutItem") && r.Body != nil {
 			b, _ := io.ReadAll(r.Body)
 			r.Body.Close()
-			if bytes.Contains(b, []byte(`tfstate-guard#run#`)) {
+			if bytes.Contains(b, []byte(`tfstate-guard#state#`)) {
 				r.Header.Set("X-Bench-Record", "1")
 			}
 			r.Body = io.NopCloser(bytes.NewReader(b))
