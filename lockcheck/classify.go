@@ -249,11 +249,14 @@ func (c *Classifier) resolve(ctx context.Context, lock Lock, cand candidate) (fi
 		return finding{kind: findingNotOwner, text: fmt.Sprintf("GitHub did not say when %s ended: not evidence", name)}, nil
 	case lock.Created.IsZero():
 		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended, but the lock has no creation time to compare: not evidence", name)}, nil
+	case !ended.After(lock.Created):
+		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended %s before this lock was taken: not its owner",
+			name, roundAge(lock.Created.Sub(ended)).String())}, nil
 	case ended.Before(lock.Created.Add(skew)):
 		// Clock skew counts in the lock's favour: ending up to skew after
 		// the lock was taken still clears the run.
-		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended %s before this lock was taken: not its owner",
-			name, roundAge(lock.Created.Sub(ended)).String())}, nil
+		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended %s after this lock was taken, within the %s clock-skew allowance: not counted as its owner",
+			name, roundAge(ended.Sub(lock.Created)).String(), skew)}, nil
 	}
 	return finding{kind: findingDead, strength: strength, state: st, text: fmt.Sprintf("%s ended %s after this lock was taken (%s)",
 		name, roundAge(ended.Sub(lock.Created)), conclusionOr(st.Conclusion))}, nil
