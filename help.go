@@ -93,7 +93,8 @@ func commonInputs() []input {
 func writeUsage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("tfstate-guard keeps Terraform S3-backend state safe in CI: it tells live state\n")
-	b.WriteString("locks from dead ones and removes a dead one only after a person approves.\n\n")
+	b.WriteString("locks from dead ones, removes a dead one after a person approves, or at once\n")
+	b.WriteString("when its owner is proven gone (detect --auto-unlock definitive).\n\n")
 	b.WriteString("Usage:\n  tfstate-guard <mode> [flags]\n  tfstate-guard help [mode]\n\nModes:\n")
 	width := 0
 	for _, m := range allModes {

@@ -18,7 +18,8 @@ const (
 	// StatusActive: the lock's owner is (or may be) running. Never removed.
 	StatusActive Status = "ACTIVE"
 	// StatusStale: the owner is gone, or nothing says it is alive and the
-	// age rules call it stale. Removed only after a person approves.
+	// age rules call it stale. Removed after a person approves, or by
+	// auto-unlock when its evidence is definitive.
 	StatusStale Status = "STALE"
 )
 
