@@ -96,14 +96,15 @@ func (u *Unlocker) Unlock(ctx context.Context, approved []Approved) ([]UnlockRes
 		approvedLocks = append(approvedLocks, byID[a.ID]...)
 	}
 	u.Classifier.Prefetch(ctx, approvedLocks, records)
+	recordsOf := recordsByPath(records) // as detect classifies: against the lock's own path
 	var results []UnlockResult
 	for _, a := range approved {
-		results = append(results, u.unlockOne(ctx, a, byID[a.ID], byPath, records))
+		results = append(results, u.unlockOne(ctx, a, byID[a.ID], byPath, recordsOf))
 	}
 	return results, nil
 }
 
-func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPath map[string][]Lock, records []RunRecord) UnlockResult {
+func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPath map[string][]Lock, recordsOf map[string][]RunRecord) UnlockResult {
 	res := UnlockResult{ID: a.ID, LockPath: a.Path}
 	switch {
 	case a.ID == "":
@@ -134,7 +135,7 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		res.Reason = fmt.Sprintf("approved for state %q but now held on %q", a.Path, lock.LockPath)
 		return res
 	}
-	v := u.Classifier.Classify(ctx, lock, records)
+	v := u.Classifier.Classify(ctx, lock, recordsOf[lock.LockPath])
 	res.Evidence = v.Evidence
 	if v.Status != StatusStale {
 		res.Outcome, res.Reason = OutcomeRefused, "the lock is active again: "+v.Reason
