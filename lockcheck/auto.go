@@ -10,16 +10,15 @@ import (
 )
 
 // AutoUnlockable lists the stale verdicts detect may remove without a
-// person: those whose owner is proven gone (definitive evidence). None at
-// all while GitHub could not be asked about some lock: an outage is no
-// time to act alone.
+// person: those whose owner is proven gone (definitive evidence), each
+// judged on its own. A lock whose candidate owners GitHub could not all
+// answer about is never among them (it is not definitive), and it blocks
+// only itself: another repository's run that this token cannot see does
+// not stop the removal of a lock whose owner is proven gone.
 func AutoUnlockable(det *Detection) []Approved {
-	if len(det.APIProblems()) > 0 {
-		return nil
-	}
 	var out []Approved
 	for _, v := range det.Stale() {
-		if v.Evidence == EvidenceDefinitive && v.Lock.ID() != "" {
+		if v.Evidence == EvidenceDefinitive && v.APIProblem == "" && v.Lock.ID() != "" {
 			out = append(out, Approved{ID: v.Lock.ID(), Path: v.Lock.LockPath})
 		}
 	}

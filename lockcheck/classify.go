@@ -2,7 +2,6 @@ package lockcheck
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -85,11 +84,11 @@ const (
 	EvidenceNone Evidence = "none"
 )
 
-// MaxCandidatesPerLock bounds the run records asked about per lock: the
-// latest ones written before the lock. The owner writes its record just
-// before it locks; ignoring older records is safe, because no evidence
-// means the age rules, never stale.
-const MaxCandidatesPerLock = 3
+// maxHostChecks bounds the other runs recorded on a lock's host (or with no
+// host) whose end is looked up before a host match may prove anything. A
+// host with more of them than this, written before the lock and not yet
+// over, is no proof of anything: the verdict falls back to circumstantial.
+const maxHostChecks = 8
 
 // Verdict is the decision about one lock, with the reason a person reads.
 type Verdict struct {
@@ -136,6 +135,10 @@ type candidate struct {
 	runnerName string
 	// named: the lock's hostname names the run (no job to match).
 	named bool
+	// host is the record's host ("" when unknown); exclusive is what the
+	// record declared about it.
+	host      string
+	exclusive bool
 }
 
 // findingKind is what GitHub's answer makes of a candidate.
@@ -152,13 +155,32 @@ type finding struct {
 	strength Evidence
 	state    RunState
 	text     string
+	// endedBefore: GitHub says the run ended at or before the lock's
+	// creation (not merely within the skew allowance after it).
+	endedBefore bool
 }
 
-// Classify decides one lock. Evidence about the owning run comes first; the
-// age rules decide when no run could be tied to the lock, when the evidence
-// is only circumstantial, or when GitHub could not be asked. Neither an API
-// failure nor a record of someone else's run ever turns an age-active lock
-// stale.
+// Classify decides one lock. The rules, in order of precedence (the first
+// that applies decides):
+//
+//  1. Any evidence that the holder may be alive makes the lock ACTIVE,
+//     whatever its age: a run recorded on the lock's state before the lock
+//     was taken (on the lock's host, or on an unknown one) that is not over
+//     (any status but completed), at any depth of the records; a run the
+//     lock's hostname names that is not over; a live job whose runner's name
+//     is the lock's host.
+//  2. Definitive evidence of death makes it STALE at once, however young:
+//     the one run that can hold it (the only run recorded on the lock's
+//     exclusive host before the lock that had not ended when it was
+//     taken, or the attempt its hostname names when every job of that
+//     attempt ran on GitHub-hosted runners) ended after it was taken.
+//  3. Otherwise the age rules decide (byAge). So do they when GitHub could
+//     not answer about one of the lock's candidate owners: a 404, an error
+//     or a rate limit never makes a lock STALE by itself, and it blocks
+//     only this lock.
+//
+// Run records of another repository than Policy.Repository are never
+// evidence (anyone who can write the table can write them).
 func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecord) Verdict {
 	v := Verdict{Lock: lock, Evidence: EvidenceNone}
 	if !lock.Created.IsZero() {
@@ -166,49 +188,32 @@ func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecor
 	}
 
 	cands, notes := c.candidates(lock, records)
-	var dead []finding
-	var problems []string
-	for _, cand := range cands {
-		f, err := c.resolve(ctx, lock, cand)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("run %d (%s) could not be checked: %v", cand.ref.ID, cand.via, err))
-			continue
+	if len(cands) > 0 {
+		if c.Runs == nil {
+			v.APIProblem = "no GitHub token: the runs recorded for this state could not be asked about"
+			return c.byAge(v, "owner unknown: "+v.APIProblem)
 		}
-		switch f.kind {
-		case findingLive:
-			v.Status, v.Rule, v.Evidence, v.Owner = StatusActive, RuleOwnerLive, f.strength, &f.state
-			v.Reason = f.text
+		done, out := c.decide(ctx, &v, cands, notes)
+		if done {
+			return out.Verdict
+		}
+		notes, v = out.notes, out.Verdict
+	}
+	if v.APIProblem == "" {
+		if job, problem := c.liveRunnerFor(ctx, lock); job != nil {
+			st := job.Run
+			v.Status, v.Rule, v.Evidence, v.Owner = StatusActive, RuleRunnerLive, EvidenceCircumstantial, &st
+			v.Reason = fmt.Sprintf("host %q is runner %q of job %q in run %d, which is %s", lock.Host(), job.RunnerName, job.Job, st.ID, st.Status)
 			return v
-		case findingDead:
-			dead = append(dead, f)
-		default:
-			notes = append(notes, f.text)
+		} else if problem != "" {
+			v.APIProblem = problem
 		}
 	}
-	if len(problems) > 0 {
-		v.APIProblem = strings.Join(problems, "; ")
+	if v.APIProblem != "" {
 		return c.byAge(v, "owner unknown: "+v.APIProblem)
 	}
-	for _, f := range dead {
-		if f.strength == EvidenceDefinitive {
-			v.Status, v.Rule, v.Evidence, v.Owner = StatusStale, RuleOwnerCompleted, EvidenceDefinitive, &f.state
-			v.Reason = f.text + ": its owner is gone"
-			return v
-		}
-	}
-	if len(dead) > 0 {
-		f := dead[0]
-		v.Evidence, v.Owner = EvidenceCircumstantial, &f.state
-		return c.byAge(v, f.text+": probably its owner, but nothing proves it, so age decides")
-	}
-	if job, problem := c.liveRunnerFor(ctx, lock); job != nil {
-		st := job.Run
-		v.Status, v.Rule, v.Evidence, v.Owner = StatusActive, RuleRunnerLive, EvidenceCircumstantial, &st
-		v.Reason = fmt.Sprintf("host %q is runner %q of job %q in run %d, which is %s", lock.Host(), job.RunnerName, job.Job, st.ID, st.Status)
-		return v
-	} else if problem != "" {
-		v.APIProblem = problem
-		return c.byAge(v, "owner unknown: "+problem)
+	if v.Evidence == EvidenceCircumstantial {
+		return c.byAge(v, v.Reason)
 	}
 	why := "no owning run identified"
 	if len(notes) > 0 {
@@ -221,11 +226,197 @@ func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecor
 	return c.byAge(v, why)
 }
 
+// decision carries a verdict in the making and the notes for its reason.
+type decision struct {
+	Verdict
+	notes []string
+}
+
+// decide applies rules 1 and 2 to the lock's candidates. done means the
+// verdict is final (ACTIVE, or STALE with definitive evidence); otherwise
+// the returned verdict carries any circumstantial owner or API problem for
+// the age rules.
+func (c *Classifier) decide(ctx context.Context, v *Verdict, cands []candidate, notes []string) (bool, decision) {
+	lock := v.Lock
+	out := decision{Verdict: *v, notes: notes}
+	var problems []string
+	// Rule 1, in bulk: the repository's runs that are not over, listed a
+	// few requests per detect, whatever the number of records.
+	for _, cand := range cands {
+		set, err := c.liveRuns(ctx, cand.ref.Repository)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if st, ok := set.Runs[cand.ref.ID]; ok && (cand.ref.Attempt == 0 || cand.ref.Attempt >= st.Attempt) {
+			st.Repository = cand.ref.Repository
+			out.Status, out.Rule, out.Evidence, out.Owner = StatusActive, RuleOwnerLive, cand.strength, &st
+			out.Reason = fmt.Sprintf("run %d attempt %d (%s) is %s", cand.ref.ID, max(cand.ref.Attempt, st.Attempt), cand.via, st.Status)
+			return true, out
+		}
+	}
+	if len(problems) > 0 {
+		out.APIProblem = strings.Join(uniq(problems), "; ")
+		return false, out
+	}
+	// Rule 2: each candidate that could prove death, asked about its own
+	// attempt (the listing cannot say when an attempt ended, and a re-run's
+	// earlier attempt is not in it). The newest candidate is asked too, so
+	// that a reviewer reads which run probably held the lock.
+	var circumstantial *finding
+	for i, cand := range cands {
+		if cand.strength != EvidenceDefinitive && i > 0 {
+			continue
+		}
+		f, err := c.resolve(ctx, lock, cand)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("run %d (%s) could not be checked: %v", cand.ref.ID, cand.via, err))
+			continue
+		}
+		switch f.kind {
+		case findingLive:
+			out.Status, out.Rule, out.Evidence, out.Owner = StatusActive, RuleOwnerLive, f.strength, &f.state
+			out.Reason = f.text
+			return true, out
+		case findingNotOwner:
+			out.notes = append(out.notes, f.text)
+			continue
+		}
+		if f.strength == EvidenceDefinitive {
+			f = c.confirmSole(ctx, lock, cand, cands, f, &problems)
+		}
+		if f.kind == findingLive {
+			out.Status, out.Rule, out.Evidence, out.Owner = StatusActive, RuleOwnerLive, f.strength, &f.state
+			out.Reason = f.text
+			return true, out
+		}
+		if f.strength == EvidenceDefinitive && len(problems) == 0 {
+			out.Status, out.Rule, out.Evidence, out.Owner = StatusStale, RuleOwnerCompleted, EvidenceDefinitive, &f.state
+			out.Reason = f.text + ": its owner is gone"
+			return true, out
+		}
+		if circumstantial == nil {
+			circumstantial = &f
+		}
+	}
+	if len(problems) > 0 {
+		out.APIProblem = strings.Join(uniq(problems), "; ")
+		return false, out
+	}
+	if circumstantial != nil {
+		out.Evidence, out.Owner = EvidenceCircumstantial, &circumstantial.state
+		out.Reason = circumstantial.text + ": probably its owner, but nothing proves it, so age decides"
+	}
+	return false, out
+}
+
+// confirmSole checks that a definitive candidate that ended after the lock
+// is the only run that can hold it. For a hostname that names the run:
+// every job of that attempt ran on GitHub-hosted runners (a fresh machine
+// per job), or a record declares the host exclusive; a name set on a
+// persistent machine outlives the job. For a record of an exclusive host:
+// every other run recorded on that host (or on no known host) before the
+// lock is over, and each one on that host had ended before the lock was
+// taken; two runs of one "exclusive" host overlapping in time prove it is
+// not. Otherwise the finding is downgraded to circumstantial, with why.
+func (c *Classifier) confirmSole(ctx context.Context, lock Lock, cand candidate, cands []candidate, f finding, problems *[]string) finding {
+	if cand.named {
+		if hosted, why := allHosted(f.state); !hosted && !c.declaredExclusive(cand, cands) {
+			f.strength = EvidenceCircumstantial
+			f.text += "; " + why + ", and no record declares host " + strconv.Quote(lock.Host()) + " one job at a time, so the name proves nothing"
+		}
+		return f
+	}
+	var others []candidate
+	for _, o := range cands {
+		if (o.ref != cand.ref || !strings.EqualFold(o.runnerName, cand.runnerName)) && !o.named && (o.host == "" || strings.EqualFold(o.host, cand.host)) {
+			others = append(others, o)
+		}
+	}
+	if len(others) > maxHostChecks {
+		f.strength = EvidenceCircumstantial
+		f.text += fmt.Sprintf("; %d other runs were recorded on this host before the lock, too many to rule out", len(others))
+		return f
+	}
+	for _, o := range others {
+		g, err := c.resolve(ctx, lock, o)
+		if err != nil {
+			*problems = append(*problems, fmt.Sprintf("run %d (%s) could not be checked: %v", o.ref.ID, o.via, err))
+			continue
+		}
+		if g.kind == findingLive {
+			return g
+		}
+		if o.host != "" && !g.endedBefore {
+			f.strength = EvidenceCircumstantial
+			f.text += fmt.Sprintf("; run %d also set up on host %q before the lock and had not ended when it was taken, so the host is not running one job at a time",
+				o.ref.ID, o.host)
+			return f
+		}
+	}
+	return f
+}
+
+// declaredExclusive reports whether a record of the lock's own host,
+// written before the lock, declares that host exclusive.
+func (c *Classifier) declaredExclusive(named candidate, cands []candidate) bool {
+	for _, o := range cands {
+		if !o.named && o.exclusive && strings.EqualFold(o.host, named.host) {
+			return true
+		}
+	}
+	return false
+}
+
+// allHosted reports whether every job of a completed attempt that got a
+// runner ran in GitHub's hosted runner group; why says which did not.
+func allHosted(st RunState) (bool, string) {
+	ran := 0
+	for _, j := range st.Jobs {
+		if j.RunnerName == "" {
+			continue // never ran (skipped, or cancelled before a runner took it)
+		}
+		ran++
+		if j.RunnerGroup != HostedRunnerGroup {
+			return false, fmt.Sprintf("job %q of run %d ran on runner %q of group %q, not a GitHub-hosted runner", j.Name, st.ID, j.RunnerName, j.RunnerGroup)
+		}
+	}
+	if ran == 0 {
+		return false, fmt.Sprintf("GitHub listed no job of run %d with a runner", st.ID)
+	}
+	return true, ""
+}
+
+// HostedRunnerGroup is the runner group of GitHub-hosted runners, where
+// every job gets a fresh machine.
+const HostedRunnerGroup = "GitHub Actions"
+
+// liveRuns lists the repository's runs that are not over.
+func (c *Classifier) liveRuns(ctx context.Context, repository string) (LiveRunSet, error) {
+	set, err := c.Runs.LiveRuns(ctx, repository)
+	if err != nil {
+		return set, fmt.Errorf("the live runs of %s could not be listed: %v", repository, err)
+	}
+	if set.Incomplete != "" {
+		return set, fmt.Errorf("the live runs of %s were not all listed: %s", repository, set.Incomplete)
+	}
+	return set, nil
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // resolve asks GitHub about one candidate and ties it to the lock in time.
 func (c *Classifier) resolve(ctx context.Context, lock Lock, cand candidate) (finding, error) {
-	if c.Runs == nil {
-		return finding{}, errors.New("no GitHub token")
-	}
 	st, attempt, err := c.attemptState(ctx, cand.ref)
 	if err != nil {
 		return finding{}, err
@@ -251,7 +442,7 @@ func (c *Classifier) resolve(ctx context.Context, lock Lock, cand candidate) (fi
 	case lock.Created.IsZero():
 		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended, but the lock has no creation time to compare: not evidence", name)}, nil
 	case !ended.After(lock.Created):
-		return finding{kind: findingNotOwner, text: fmt.Sprintf("%s ended %s before this lock was taken: not its owner",
+		return finding{kind: findingNotOwner, endedBefore: true, text: fmt.Sprintf("%s ended %s before this lock was taken: not its owner",
 			name, roundAge(lock.Created.Sub(ended)).String())}, nil
 	case ended.Before(lock.Created.Add(skew)):
 		// Clock skew counts in the lock's favour: ending up to skew after
@@ -281,33 +472,22 @@ func (c *Classifier) attemptState(ctx context.Context, ref RunRef) (RunState, in
 // API's secondary limit on concurrent requests.
 const maxConcurrentRunLookups = 4
 
-// Prefetch asks GitHub about every candidate owner of locks at once (a few
-// at a time), so that Classify then finds the answers cached. Errors are
-// kept with the answers and reported by Classify.
+// Prefetch classifies every lock at once (a few at a time), so that the
+// GitHub answers Classify needs are cached when it is then called lock by
+// lock. Errors are kept with the answers and reported by Classify.
 func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRecord) {
 	if c.Runs == nil {
 		return
 	}
-	seen := map[RunRef]bool{}
-	var refs []RunRef
 	byPath := recordsByPath(records)
-	for _, l := range locks {
-		cands, _ := c.candidates(l, byPath[l.LockPath])
-		for _, cand := range cands {
-			if !seen[cand.ref] {
-				seen[cand.ref] = true
-				refs = append(refs, cand.ref)
-			}
-		}
-	}
 	sem := make(chan struct{}, maxConcurrentRunLookups)
 	var wg sync.WaitGroup
-	for _, ref := range refs {
+	for _, l := range locks {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, _, _ = c.attemptState(ctx, ref)
+			_ = c.Classify(ctx, l, byPath[l.LockPath])
 		}()
 	}
 	wg.Wait()
@@ -315,9 +495,12 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 
 // byAge applies the original scripts' rules, used when no owner decided.
 func (c *Classifier) byAge(v Verdict, why string) Verdict {
+	young := v.AgeKnown && v.Age < c.Policy.ActiveWithin
 	who := strings.ToLower(v.Lock.Info.Who)
 	for _, marker := range whoFailureMarkers {
-		if strings.Contains(who, marker) {
+		// Anyone can put these words in Who (a user or host name): they
+		// speak only for a lock past active-within.
+		if strings.Contains(who, marker) && !young {
 			v.Status, v.Rule = StatusStale, RuleWhoMarker
 			v.Reason = fmt.Sprintf("%s; Who %q marks a %s run", why, v.Lock.Info.Who, marker)
 			return v
@@ -327,7 +510,7 @@ func (c *Classifier) byAge(v Verdict, why string) Verdict {
 	case !v.AgeKnown:
 		v.Status, v.Rule = StatusStale, RuleAgeUnknown
 		v.Reason = why + "; age unknown: the lock has no readable creation time"
-	case v.Age < c.Policy.ActiveWithin:
+	case young:
 		v.Status, v.Rule = StatusActive, RuleTooYoung
 		v.Reason = fmt.Sprintf("%s; created %s ago, within active-within (%s)", why, roundAge(v.Age), c.Policy.ActiveWithin)
 	case v.Age > c.Policy.StaleAfter:
@@ -341,19 +524,26 @@ func (c *Classifier) byAge(v Verdict, why string) Verdict {
 	return v
 }
 
-// candidates lists the runs that may own lock, at most a few: a run named
-// by its hostname, and the latest run records of its path written before it
-// was taken whose host is unknown or the lock's own. notes say why records
-// were passed over, for the reason a person reads.
+// candidates lists the runs that may own lock: a run named by its hostname,
+// then every run record of its path written before it was taken (plus the
+// skew allowance) whose host is unknown or the lock's own, newest first.
+// Records written after the lock are pipelines it blocked: never its owner.
+// notes say why records were passed over, for the reason a person reads.
 func (c *Classifier) candidates(lock Lock, records []RunRecord) ([]candidate, []string) {
-	seen := map[RunRef]bool{}
+	type key struct {
+		ref            RunRef
+		runner, host   string
+		named, hostKey bool
+	}
+	seen := map[key]bool{}
 	var out []candidate
 	var notes []string
 	add := func(cand candidate) {
-		if seen[cand.ref] {
+		k := key{ref: cand.ref, runner: strings.ToLower(cand.runnerName), host: strings.ToLower(cand.host), named: cand.named}
+		if seen[k] {
 			return
 		}
-		seen[cand.ref] = true
+		seen[k] = true
 		if c.isCurrentRun(cand.ref) && (cand.ref.Attempt == 0 || cand.ref.Attempt >= c.Policy.Current.Attempt) {
 			return // the run doing the checking never counts as an owner
 		}
@@ -363,12 +553,17 @@ func (c *Classifier) candidates(lock Lock, records []RunRecord) ([]candidate, []
 	if m := hostRunPattern.FindStringSubmatch(strings.ToLower(host)); m != nil && c.Policy.Repository != "" {
 		id, _ := strconv.ParseInt(m[1], 10, 64)
 		attempt, _ := strconv.Atoi(m[2])
-		add(candidate{ref: RunRef{Repository: c.Policy.Repository, ID: id, Attempt: attempt},
+		add(candidate{ref: RunRef{Repository: c.Policy.Repository, ID: id, Attempt: attempt}, host: host,
 			via: fmt.Sprintf("hostname %q", host), strength: EvidenceDefinitive, named: true})
 	}
 	var mine []RunRecord
+	foreign := 0
 	for _, r := range records {
 		if r.LockPath != lock.LockPath {
+			continue
+		}
+		if c.Policy.Repository != "" && !strings.EqualFold(r.Repository, c.Policy.Repository) {
+			foreign++
 			continue
 		}
 		if !lock.Created.IsZero() && r.Written.After(lock.Created.Add(c.Policy.RecordSkew)) {
@@ -380,19 +575,21 @@ func (c *Classifier) candidates(lock Lock, records []RunRecord) ([]candidate, []
 		}
 		mine = append(mine, r)
 	}
+	if foreign > 0 {
+		notes = append(notes, fmt.Sprintf("%d run record(s) of another repository than %s ignored", foreign, c.Policy.Repository))
+	}
 	sortNewestFirst(mine)
 	for _, r := range mine {
-		if len(out) >= MaxCandidatesPerLock {
-			break
-		}
 		cand := candidate{ref: RunRef{Repository: r.Repository, ID: r.RunID, Attempt: r.RunAttempt},
-			strength: EvidenceCircumstantial, runnerName: r.RunnerName}
+			strength: EvidenceCircumstantial, runnerName: r.RunnerName, host: r.Host, exclusive: r.HostExclusive}
 		switch {
 		case r.Host == "":
 			cand.via = fmt.Sprintf("record of job %q, host unknown", r.Job)
 		case host == "":
 			cand.via = fmt.Sprintf("record of job %q; the lock names no host", r.Job)
-		case r.HostExclusive:
+		case r.HostExclusive && c.Policy.Repository != "":
+			// Without github-repository no record can be told from one
+			// another repository wrote: none proves anything.
 			cand.via = fmt.Sprintf("record of job %q on the lock's host, which runs one job at a time", r.Job)
 			cand.strength = EvidenceDefinitive
 		default:

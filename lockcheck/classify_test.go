@@ -22,6 +22,8 @@ type fakeRuns struct {
 	jobs     []RunnerJob
 	jobsErr  error
 	asked    map[int64]int
+	liveErr  error // the live-run listing's answer
+	listings int   // live-run listings asked for
 }
 
 func (f *fakeRuns) ask(id int64) error {
@@ -60,6 +62,24 @@ func (f *fakeRuns) Attempt(_ context.Context, repo string, id int64, attempt int
 	}
 	st.ID, st.Repository, st.Attempt = id, repo, attempt
 	return st, nil
+}
+
+// LiveRuns lists the live runs among f.runs, as one listing request.
+func (f *fakeRuns) LiveRuns(_ context.Context, repo string) (LiveRunSet, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listings++
+	if f.liveErr != nil {
+		return LiveRunSet{}, f.liveErr
+	}
+	set := LiveRunSet{Repository: repo, Runs: map[int64]RunState{}}
+	for id, st := range f.runs {
+		if st.Live() {
+			st.ID, st.Repository = id, repo
+			set.Runs[id] = st
+		}
+	}
+	return set, nil
 }
 
 func (f *fakeRuns) LiveRunnerJobs(context.Context, string) ([]RunnerJob, error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,9 @@ type RunState struct {
 type JobState struct {
 	Name        string
 	RunnerName  string
+	// RunnerGroup is the job's runner_group_name: "GitHub Actions" for
+	// GitHub-hosted runners (a fresh machine per job).
+	RunnerGroup string
 	Status      string
 	StartedAt   time.Time
 	CompletedAt time.Time
@@ -81,6 +86,17 @@ func (r RunState) Ended() time.Time {
 // status but "completed" (including "waiting" for an environment approval).
 func (r RunState) Live() bool { return r.Status != "completed" }
 
+// LiveRunSet is every run of a repository that is not over, as GitHub
+// listed it: keyed by run ID, each with its latest attempt and status.
+type LiveRunSet struct {
+	Repository string
+	Runs       map[int64]RunState
+	// Incomplete says what was not listed (more runs than MaxLiveRuns);
+	// empty when the listing is whole. An incomplete listing proves
+	// nothing about a run missing from it.
+	Incomplete string
+}
+
 // RunnerJob is a job of a live run that a runner has picked up.
 type RunnerJob struct {
 	RunnerName string
@@ -96,20 +112,41 @@ type Runs interface {
 	// Attempt returns the state of one attempt of a run and, when it has
 	// completed, its jobs (when each ended, on which runner). Cached too.
 	Attempt(ctx context.Context, repository string, id int64, attempt int) (RunState, error)
-	// LiveRunnerJobs lists the jobs of the repository's in-progress runs
-	// with the runner each runs on.
+	// LiveRuns lists every run of the repository that is not over (every
+	// status but completed), every page; cached per repository.
+	LiveRuns(ctx context.Context, repository string) (LiveRunSet, error)
+	// LiveRunnerJobs lists the jobs of the repository's live runs with the
+	// runner each runs on.
 	LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error)
 }
+
+// LiveStatuses are the run statuses GitHub reports for a run that is not
+// over, each listed on its own (the runs list filters by one status).
+var LiveStatuses = []string{"queued", "in_progress", "waiting", "requested", "pending", "action_required"}
 
 // GitHubRuns asks the GitHub REST API (github.com or Enterprise Server).
 type GitHubRuns struct {
 	client *github.Client
-	// MaxLiveRuns bounds how many in-progress runs LiveRunnerJobs inspects.
+	// MaxLiveRuns bounds how many live runs LiveRuns lists (and
+	// LiveRunnerJobs asks the jobs of); past it the listing says what it
+	// left out.
 	MaxLiveRuns int
 
-	mu      sync.Mutex
-	runs    map[string]*runAnswer
-	runners map[string]runnersAnswer
+	mu   sync.Mutex
+	runs map[string]*runAnswer
+	live map[string]*liveAnswer
+	// runnersMu guards runners and is held while they are listed, so
+	// concurrent classifications share one listing.
+	runnersMu sync.Mutex
+	runners   map[string]runnersAnswer
+}
+
+// liveAnswer is one repository's live-run listing, shared by concurrent
+// askers like runAnswer.
+type liveAnswer struct {
+	done chan struct{}
+	set  LiveRunSet
+	err  error
 }
 
 // runAnswer is one run's answer; done closes when it is known, so that
@@ -144,7 +181,8 @@ func NewGitHubRuns(apiURL, token string, base http.RoundTripper, policy RetryPol
 		c = c.WithAuthToken(token)
 	}
 	c.BaseURL = u
-	return &GitHubRuns{client: c, MaxLiveRuns: 50, runs: map[string]*runAnswer{}, runners: map[string]runnersAnswer{}}, nil
+	return &GitHubRuns{client: c, MaxLiveRuns: DefaultMaxLiveRuns, runs: map[string]*runAnswer{}, runners: map[string]runnersAnswer{},
+		live: map[string]*liveAnswer{}}, nil
 }
 
 // ErrRunNotFound means GitHub answered 404 for the run: it was deleted, or
@@ -170,7 +208,6 @@ func (g *GitHubRuns) Attempt(ctx context.Context, repository string, id int64, a
 // GitHub again; answers about ended runs stay (they cannot change).
 func (g *GitHubRuns) ForgetLive() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	for k, a := range g.runs {
 		select {
 		case <-a.done:
@@ -180,7 +217,13 @@ func (g *GitHubRuns) ForgetLive() {
 		default: // still being asked
 		}
 	}
+	g.live = map[string]*liveAnswer{}
+	g.mu.Unlock()
+	// runnersMu is taken after mu is released: a runner listing holds
+	// runnersMu while it asks LiveRuns, which takes mu.
+	g.runnersMu.Lock()
 	g.runners = map[string]runnersAnswer{}
+	g.runnersMu.Unlock()
 }
 
 // cached asks fetch once per key; concurrent askers share the answer.
@@ -245,7 +288,7 @@ func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int
 			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, err)
 		}
 		for _, j := range jobs.Jobs {
-			st.Jobs = append(st.Jobs, JobState{Name: j.GetName(), RunnerName: j.GetRunnerName(), Status: j.GetStatus(),
+			st.Jobs = append(st.Jobs, JobState{Name: j.GetName(), RunnerName: j.GetRunnerName(), RunnerGroup: j.GetRunnerGroupName(), Status: j.GetStatus(),
 				StartedAt: j.GetStartedAt().Time, CompletedAt: j.GetCompletedAt().Time})
 		}
 		if resp.NextPage == 0 {
@@ -271,10 +314,73 @@ func stateOf(repository string, run *github.WorkflowRun) RunState {
 	}
 }
 
-// LiveRunnerJobs implements Runs: in-progress runs, then their latest jobs.
-func (g *GitHubRuns) LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error) {
+// DefaultMaxLiveRuns is how many live runs of one repository a detect
+// lists at most: 10 pages of 100 per status at worst.
+const DefaultMaxLiveRuns = 1000
+
+// LiveRuns implements Runs: one listing per live status, every page.
+func (g *GitHubRuns) LiveRuns(ctx context.Context, repository string) (LiveRunSet, error) {
+	key := strings.ToLower(repository)
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	a, asked := g.live[key]
+	if !asked {
+		a = &liveAnswer{done: make(chan struct{})}
+		g.live[key] = a
+	}
+	g.mu.Unlock()
+	if !asked {
+		a.set, a.err = g.fetchLiveRuns(ctx, repository)
+		close(a.done)
+	}
+	select {
+	case <-a.done:
+		return a.set, a.err
+	case <-ctx.Done():
+		return LiveRunSet{}, ctx.Err()
+	}
+}
+
+func (g *GitHubRuns) fetchLiveRuns(ctx context.Context, repository string) (LiveRunSet, error) {
+	owner, repo, err := splitRepository(repository)
+	if err != nil {
+		return LiveRunSet{}, err
+	}
+	set := LiveRunSet{Repository: repository, Runs: map[int64]RunState{}}
+	var cut []string
+	for _, status := range LiveStatuses {
+		opts := &github.ListWorkflowRunsOptions{Status: status, ListOptions: github.ListOptions{PerPage: 100}}
+		for {
+			page, resp, err := g.client.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, opts)
+			if err != nil {
+				return LiveRunSet{}, fmt.Errorf("list %s runs of %s: %w", status, repository, err)
+			}
+			for _, run := range page.WorkflowRuns {
+				st := stateOf(repository, run)
+				if st.Status == "completed" {
+					continue // finished between the filter and the answer
+				}
+				set.Runs[st.ID] = st
+			}
+			if resp.NextPage == 0 {
+				break
+			}
+			if len(set.Runs) >= g.MaxLiveRuns {
+				cut = append(cut, fmt.Sprintf("%s runs past the first %d (of %d in all)", status, len(set.Runs), page.GetTotalCount()))
+				break
+			}
+			opts.Page = resp.NextPage
+		}
+	}
+	if len(cut) > 0 {
+		set.Incomplete = "more live runs than the " + strconv.Itoa(g.MaxLiveRuns) + " a detect lists: not checked: " + strings.Join(cut, ", ")
+	}
+	return set, nil
+}
+
+// LiveRunnerJobs implements Runs: the live runs, then their latest jobs.
+func (g *GitHubRuns) LiveRunnerJobs(ctx context.Context, repository string) ([]RunnerJob, error) {
+	g.runnersMu.Lock()
+	defer g.runnersMu.Unlock()
 	if a, ok := g.runners[repository]; ok {
 		return a.jobs, a.err
 	}
@@ -288,35 +394,32 @@ func (g *GitHubRuns) fetchRunnerJobs(ctx context.Context, repository string) ([]
 	if err != nil {
 		return nil, err
 	}
-	var live []*github.WorkflowRun
-	opts := &github.ListWorkflowRunsOptions{Status: "in_progress", ListOptions: github.ListOptions{PerPage: 100}}
-	for len(live) < g.MaxLiveRuns {
-		page, resp, err := g.client.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list in-progress runs of %s: %w", repository, err)
-		}
-		live = append(live, page.WorkflowRuns...)
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
+	set, err := g.LiveRuns(ctx, repository)
+	if err != nil {
+		return nil, err
 	}
-	if len(live) > g.MaxLiveRuns {
-		live = live[:g.MaxLiveRuns]
+	if set.Incomplete != "" {
+		return nil, fmt.Errorf("runner names of live runs of %s not all checked: %s", repository, set.Incomplete)
 	}
+	ids := make([]int64, 0, len(set.Runs))
+	for id := range set.Runs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	var out []RunnerJob
-	for _, run := range live {
+	for _, id := range ids {
+		run := set.Runs[id]
 		jopts := &github.ListWorkflowJobsOptions{Filter: "latest", ListOptions: github.ListOptions{PerPage: 100}}
 		for {
-			jobs, resp, err := g.client.Actions.ListWorkflowJobs(ctx, owner, repo, run.GetID(), jopts)
+			jobs, resp, err := g.client.Actions.ListWorkflowJobs(ctx, owner, repo, id, jopts)
 			if err != nil {
-				return nil, fmt.Errorf("list jobs of run %d of %s: %w", run.GetID(), repository, err)
+				return nil, fmt.Errorf("list jobs of run %d of %s: %w", id, repository, err)
 			}
 			for _, j := range jobs.Jobs {
 				if j.GetRunnerName() == "" || j.GetStatus() == "completed" {
 					continue
 				}
-				out = append(out, RunnerJob{RunnerName: j.GetRunnerName(), Job: j.GetName(), Run: stateOf(repository, run)})
+				out = append(out, RunnerJob{RunnerName: j.GetRunnerName(), Job: j.GetName(), Run: run})
 			}
 			if resp.NextPage == 0 {
 				break

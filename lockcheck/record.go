@@ -50,17 +50,21 @@ const (
 	// exists for as long as the lock its job took can be live.
 	DefaultRunRecordTTL = 7 * 24 * time.Hour
 
-	// MaxRunsPerState bounds the entries a state's item keeps. Setup runs
-	// just before Terraform locks, so the owner of a lock is among the
-	// latest entries written before it. The room beyond that is for the
-	// runs that come after a lock is left behind: each blocked pipeline
-	// still runs a setup or two before its detect stops it, and the dead
-	// owner's entry must outlast a few dozen of them to stay provable.
-	MaxRunsPerState = 30
+	// MaxRunsPerState is a hard cap on the entries a state's item keeps.
+	// Entries leave by expiry (DefaultRunRecordTTL after they were
+	// written), never because newer setups came: setup has no GitHub token
+	// and cannot know which runs ended, and the entry of a run still
+	// holding the lock must outlast every pipeline blocked behind it (500
+	// blocked setups in a week fit). Only past this cap, or past
+	// maxRecordItemBytes, are the oldest entries dropped, and setup warns
+	// and names them.
+	MaxRunsPerState = 1000
 
-	// maxRecordItemBytes bounds the entries' JSON, so a hostile item
-	// cannot make detect's memory or output grow.
-	maxRecordItemBytes = 64 << 10
+	// maxRecordItemBytes bounds the entries' JSON below DynamoDB's 400 KB
+	// item limit (the other attributes take a few hundred bytes), so a
+	// full item is still written, and a hostile one cannot make detect's
+	// memory or output grow.
+	maxRecordItemBytes = 380_000
 )
 
 // Attribute names of a record item.
@@ -104,9 +108,13 @@ func (r RunRecord) Key() string { return StateRecordKey(r.LockPath) }
 // StateRecordKey is the LockID of the record item of lockPath.
 func StateRecordKey(lockPath string) string { return StateRecordPrefix + lockPath }
 
-// sameJob reports whether r and o record the same job of the same attempt.
+// sameJob reports whether r and o record the same job: the same attempt,
+// job key, runner and host. The legs of a matrix share the job key but not
+// the runner, so each keeps its own entry; a setup step run twice in one
+// job refreshes its entry.
 func (r RunRecord) sameJob(o RunRecord) bool {
-	return strings.EqualFold(r.Repository, o.Repository) && r.RunID == o.RunID && r.RunAttempt == o.RunAttempt && r.Job == o.Job
+	return strings.EqualFold(r.Repository, o.Repository) && r.RunID == o.RunID && r.RunAttempt == o.RunAttempt && r.Job == o.Job &&
+		strings.EqualFold(r.RunnerName, o.RunnerName) && strings.EqualFold(r.Host, o.Host)
 }
 
 // Validate reports what makes a record unusable.
@@ -228,56 +236,86 @@ var _ RecordAPI = (*dynamodb.Client)(nil)
 // setups of the same state keep changing its item.
 const maxRecordWriteTries = 8
 
-// WriteRunRecord adds r to its state's record item in table: it reads the
-// item, replaces an entry of the same job (a re-run setup step refreshes its
-// own entry), keeps the newest MaxRunsPerState, and writes it back
-// conditioned on the revision it read, retrying when another setup wrote in
-// between. An unreadable item of ours is replaced, never an error.
+// WriteRunRecord adds r to its state's record item in table; see
+// WriteRunRecordReporting.
 func WriteRunRecord(ctx context.Context, api RecordAPI, table string, r RunRecord) error {
+	_, err := WriteRunRecordReporting(ctx, api, table, r)
+	return err
+}
+
+// WriteRunRecordReporting adds r to its state's record item in table: it
+// reads the item, replaces an entry of the same job (a re-run setup step
+// refreshes its own entry), drops entries that have expired, and writes it
+// back conditioned on the revision it read, retrying when another setup
+// wrote in between. An unreadable item of ours is replaced, never an
+// error. It returns the unexpired entries it had to drop to stay within
+// MaxRunsPerState and maxRecordItemBytes (oldest first), for a warning.
+func WriteRunRecordReporting(ctx context.Context, api RecordAPI, table string, r RunRecord) ([]RunRecord, error) {
 	if err := r.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	for try := 1; ; try++ {
-		err := writeRunRecordOnce(ctx, api, table, r)
+		dropped, err := writeRunRecordOnce(ctx, api, table, r)
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
-			return err
+			return dropped, err
 		}
 		if try == maxRecordWriteTries {
-			return fmt.Errorf("write run record %q to table %q: %d concurrent writers kept changing it; try again", r.Key(), table, try)
+			return nil, fmt.Errorf("write run record %q to table %q: %d concurrent writers kept changing it; try again", r.Key(), table, try)
 		}
 		// Another setup of the same state wrote in between: read again.
 		if err := ctxwait.Sleep(ctx, time.Duration(try*20+rand.IntN(30))*time.Millisecond); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
 
-func writeRunRecordOnce(ctx context.Context, api RecordAPI, table string, r RunRecord) error {
+// keepRuns merges r into cur (newest first): the same job's old entry and
+// expired entries go; past the caps the oldest go too, and are returned.
+func keepRuns(r RunRecord, cur []RunRecord) (runs, dropped []RunRecord, err error) {
+	runs = []RunRecord{r}
+	for _, o := range cur {
+		expires := o.Expires
+		if expires.IsZero() {
+			expires = o.Written.Add(DefaultRunRecordTTL)
+		}
+		if !o.sameJob(r) && expires.After(r.Written) {
+			runs = append(runs, o)
+		}
+	}
+	sortNewestFirst(runs)
+	for {
+		body, err := json.Marshal(runs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(runs) <= MaxRunsPerState && len(body) <= maxRecordItemBytes || len(runs) == 1 {
+			return runs, dropped, nil
+		}
+		dropped = append(dropped, runs[len(runs)-1])
+		runs = runs[:len(runs)-1]
+	}
+}
+
+func writeRunRecordOnce(ctx context.Context, api RecordAPI, table string, r RunRecord) ([]RunRecord, error) {
 	out, err := api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(table), Key: lockKey(r.Key()), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return fmt.Errorf("read run records %q from table %q: %w", r.Key(), table, err)
+		return nil, fmt.Errorf("read run records %q from table %q: %w", r.Key(), table, err)
 	}
 	var cur stateRecord
 	if out.Item != nil {
 		cur, _ = parseStateRecord(out.Item) // unreadable: start afresh
 		cur.present = true
 	}
-	runs := []RunRecord{r}
-	for _, o := range cur.Runs {
-		if !o.sameJob(r) {
-			runs = append(runs, o)
-		}
-	}
-	sortNewestFirst(runs)
-	if len(runs) > MaxRunsPerState {
-		runs = runs[:MaxRunsPerState]
+	runs, dropped, err := keepRuns(r, cur.Runs)
+	if err != nil {
+		return nil, fmt.Errorf("encode run records %q: %w", r.Key(), err)
 	}
 	item, err := stateRecordItem(r.LockPath, runs, cur.Revision+1, DefaultRunRecordTTL)
 	if err != nil {
-		return fmt.Errorf("encode run records %q: %w", r.Key(), err)
+		return nil, fmt.Errorf("encode run records %q: %w", r.Key(), err)
 	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ExpressionAttributeNames: map[string]string{"#k": attrLockID}}
 	switch {
@@ -294,11 +332,11 @@ func writeRunRecordOnce(ctx context.Context, api RecordAPI, table string, r RunR
 	if _, err := api.PutItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("write run record %q to table %q: %w", r.Key(), table, err)
+		return nil, fmt.Errorf("write run record %q to table %q: %w", r.Key(), table, err)
 	}
-	return nil
+	return dropped, nil
 }
 
 func stringAttr(item map[string]types.AttributeValue, name string) string {
