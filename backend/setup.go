@@ -9,6 +9,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
@@ -105,7 +106,8 @@ func writeRunRecord(ctx context.Context, ddb DynamoDBAPI, o SetupOptions) (Check
 	if err := r.Validate(); err != nil {
 		return Check{}, nil, &ConfigError{Message: "cannot write the run record", Err: err}
 	}
-	if err := lockcheck.WriteRunRecord(ctx, ddb, o.Table, r); err != nil {
+	dropped, err := lockcheck.WriteRunRecordReporting(ctx, ddb, o.Table, r)
+	if err != nil {
 		if isAccessDenied(err) {
 			return Check{}, nil, &PermissionError{Action: "dynamodb:PutItem", Resource: o.Table, Err: err}
 		}
@@ -118,5 +120,13 @@ func writeRunRecord(ctx context.Context, ddb DynamoDBAPI, o SetupOptions) (Check
 	case r.Host != "":
 		host = fmt.Sprintf("on host %s (may run other jobs)", r.Host)
 	}
-	return check(StateChanged, "run %d attempt %d job %s, %s, expires %s", r.RunID, r.RunAttempt, r.Job, host, r.Expires.UTC().Format("2006-01-02T15:04Z")), &r, nil
+	msg := fmt.Sprintf("run %d attempt %d job %s, %s, expires %s", r.RunID, r.RunAttempt, r.Job, host, r.Expires.UTC().Format("2006-01-02T15:04Z"))
+	if len(dropped) > 0 {
+		// Past the hard cap: the oldest unexpired entries went. A lock
+		// whose owner was among them falls back to the age rules.
+		old := dropped[0]
+		msg += fmt.Sprintf("; warning: the state's record item was full (%d entries), so %d older entries were dropped, the oldest run %d written %s",
+			lockcheck.MaxRunsPerState, len(dropped), old.RunID, old.Written.UTC().Format(time.RFC3339))
+	}
+	return check(StateChanged, "%s", msg), &r, nil
 }

@@ -150,9 +150,12 @@ func TestClassify(t *testing.T) {
 		{name: "between windows", lock: lockAged(20*time.Minute, who), runs: &fakeRuns{}, want: StatusStale, rule: RuleBetween, reason: "not beyond stale-after"},
 		{name: "exactly active-within is not young", lock: lockAged(10*time.Minute, "x@y"), runs: &fakeRuns{}, want: StatusStale, rule: RuleBetween},
 		{name: "age unknown", lock: ParseLock(testPath, `{"ID":"test123","Who":"manual-test"}`, Location{}), runs: &fakeRuns{}, want: StatusStale, rule: RuleAgeUnknown, reason: "age unknown"},
-		{name: "who says cancelled, young", lock: lockAged(time.Minute, "runner@job-cancelled"), runs: &fakeRuns{}, want: StatusStale, rule: RuleWhoMarker, reason: "cancelled"},
-		{name: "who says FAILED", lock: lockAged(time.Minute, "ci@FAILED-host"), want: StatusStale, rule: RuleWhoMarker},
-		{name: "who says timeout", lock: lockAged(time.Minute, "timeout@h"), want: StatusStale, rule: RuleWhoMarker},
+		// Anyone can write these words into Who (a user or host name):
+		// they speak only past active-within (issue 23).
+		{name: "who says cancelled, young", lock: lockAged(5*time.Second, "runner@job-cancelled"), runs: &fakeRuns{}, want: StatusActive, rule: RuleTooYoung},
+		{name: "who says cancelled, past active-within", lock: lockAged(15*time.Minute, "runner@job-cancelled"), runs: &fakeRuns{}, want: StatusStale, rule: RuleWhoMarker, reason: "cancelled"},
+		{name: "who says FAILED", lock: lockAged(15*time.Minute, "ci@FAILED-host"), want: StatusStale, rule: RuleWhoMarker},
+		{name: "who says timeout", lock: lockAged(15*time.Minute, "timeout@h"), want: StatusStale, rule: RuleWhoMarker},
 
 		// The defect of issue 9: a run that ended before the lock was taken
 		// cannot own it, however its record reads.
@@ -213,7 +216,13 @@ func TestClassify(t *testing.T) {
 		// Hostname that names the run.
 		{name: "gha hostname, run live", lock: lockAged(4*time.Hour, "runner@gha-7-1"), runs: runs(map[int64]RunState{7: {Status: "in_progress", Attempt: 1}}), want: StatusActive, rule: RuleOwnerLive, evidence: EvidenceDefinitive, reason: `hostname "gha-7-1"`},
 		{name: "gha hostname without attempt, run completed", lock: lockAged(time.Minute, "runner@GHA-7"), runs: runs(map[int64]RunState{7: {Status: "completed", Conclusion: "success", Attempt: 1,
-			Jobs: []JobState{{RunnerName: "GitHub Actions 3", CompletedAt: now.Add(-10 * time.Second)}}}}), want: StatusStale, rule: RuleOwnerCompleted, evidence: EvidenceDefinitive},
+			Jobs: []JobState{{RunnerName: "GitHub Actions 3", RunnerGroup: HostedRunnerGroup, CompletedAt: now.Add(-10 * time.Second)}}}}), want: StatusStale, rule: RuleOwnerCompleted, evidence: EvidenceDefinitive},
+		// Issue 17, case 1: on a persistent self-hosted machine the name
+		// outlives the job (and two runner services share it): it names a
+		// run, but proves nothing.
+		{name: "gha hostname of a self-hosted run, run completed", lock: lockAged(time.Minute, "runner@gha-7-1"), runs: runs(map[int64]RunState{7: {Status: "completed", Conclusion: "success", Attempt: 1,
+			Jobs: []JobState{{Name: "deploy", RunnerName: "build01-svc2", RunnerGroup: "Default", CompletedAt: now.Add(-10 * time.Second)}}}}),
+			want: StatusActive, rule: RuleTooYoung, evidence: EvidenceCircumstantial, reason: `ran on runner "build01-svc2" of group "Default", not a GitHub-hosted runner`},
 
 		// Self-hosted runner names.
 		{name: "host is the runner of a live job", lock: lockAged(3*time.Hour, "root@arc-runner-x7k2p"),

@@ -272,8 +272,10 @@ func TestGitHubLiveRunnerJobs(t *testing.T) {
 	assert.Equal(t, int64(11), jobs[0].Run.ID)
 	_, err = g.LiveRunnerJobs(context.Background(), "octo/infra")
 	require.NoError(t, err)
-	assert.Equal(t, 1, f.requests["/repos/octo/infra/actions/runs?per_page=100&status=in_progress"])
-	assert.Equal(t, int64(3), f.total.Load(), "listed once, then cached")
+	for _, status := range LiveStatuses {
+		assert.Equal(t, 1, f.requests["/repos/octo/infra/actions/runs?per_page=100&status="+status], "every status that is not over is listed")
+	}
+	assert.Equal(t, int64(len(LiveStatuses)+2), f.total.Load(), "listed once (a request per live status, then each live run's jobs), then cached")
 }
 
 func TestNewGitHubRunsRejectsBadURL(t *testing.T) {
@@ -324,7 +326,8 @@ func TestPrefetchAsksEachCandidateRunOnce(t *testing.T) {
 		records = append(records, r)
 	}
 	cl.Prefetch(context.Background(), locks, records)
-	assert.Equal(t, int64(10), f.total.Load(), "five distinct runs asked, an attempt and its jobs each; the current run never")
+	assert.Equal(t, int64(10+len(LiveStatuses)), f.total.Load(),
+		"one live-run listing per live status, then five distinct runs asked, an attempt and its jobs each; the current run never")
 	for _, l := range locks {
 		cl.Classify(context.Background(), l, records)
 	}

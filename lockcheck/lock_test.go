@@ -157,16 +157,18 @@ func TestParseStateRecordIsBoundedAndForgiving(t *testing.T) {
 	assert.ErrorIs(t, err, errLegacyRecord)
 
 	var entries []string
-	for i := 0; i < 45; i++ {
-		entries = append(entries, fmt.Sprintf(`{"repository":"o/r","run_id":%d,"run_attempt":1,"written":"2026-11-27T05:%02d:00Z"}`, i+1, i))
+	const n = MaxRunsPerState + 15
+	base := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		entries = append(entries, fmt.Sprintf(`{"repository":"o/r","run_id":%d,"run_attempt":1,"written":%q}`, i+1, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339)))
 	}
-	entries = append(entries, `{"repository":"no-slash","run_id":1,"run_attempt":1,"written":"2026-11-27T06:00:00Z"}`, `{"run_id":"x"}`)
+	entries = append(entries, fmt.Sprintf(`{"repository":"no-slash","run_id":1,"run_attempt":1,"written":%q}`, base.Add(n*time.Minute).Format(time.RFC3339)), `{"run_id":"x"}`)
 	_, err = parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key("[" + strings.Join(entries, ",") + "]")})
 	assert.Error(t, err, "an entry of the wrong type makes the item unreadable")
-	got, err := parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key("[" + strings.Join(entries[:46], ",") + "]")})
+	got, err := parseStateRecord(map[string]types.AttributeValue{attrLockID: key(StateRecordPrefix + "b/k"), attrRuns: key("[" + strings.Join(entries[:n+1], ",") + "]")})
 	require.NoError(t, err)
 	require.Len(t, got.Runs, MaxRunsPerState, "at most MaxRunsPerState entries, whatever the item holds")
-	assert.Equal(t, int64(45), got.Runs[0].RunID, "newest valid entry first; the invalid one is dropped")
+	assert.Equal(t, int64(n), got.Runs[0].RunID, "newest valid entry first; the invalid one is dropped")
 	assert.Equal(t, "b/k", got.Runs[0].LockPath)
 	assert.False(t, got.revisionKnown)
 

@@ -2,6 +2,7 @@ package lockcheck
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -418,33 +419,71 @@ func TestFixForTellsThrottlingFromMissingPermissions(t *testing.T) {
 	assert.Contains(t, fixFor(&smithy.DeserializationError{Err: io.ErrUnexpectedEOF}, "s3:GetObject"), "cut short")
 }
 
-func TestWriteRunRecordKeepsOneBoundedItemPerState(t *testing.T) {
+// Issue 17, cases 3 and 4: 500 pipelines blocked by a live lock each run
+// setup; the owner's entry stays, and a matrix leg sharing the owner's job
+// key keeps its own entry. Entries leave by expiry, not by count.
+func TestWriteRunRecordKeepsOneItemThatLosesNoLiveRun(t *testing.T) {
 	t.Parallel()
 	ddb, table := newTable(t)
 	ctx := context.Background()
 	const path = "bucket/app/terraform.tfstate"
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	// 500 runs of history, each writing its record as setup does.
+	owner := RunRecord{LockPath: path, Repository: "octo/infra", RunID: 1, RunAttempt: 1, Job: "apply", RunnerName: "GitHub Actions 1",
+		Host: "vm-owner", HostExclusive: true, Written: base}
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, owner))
+	leg := owner
+	leg.RunnerName, leg.Host, leg.Written = "GitHub Actions 2", "vm-leg", base.Add(time.Second)
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, leg))
 	for i := 1; i <= 500; i++ {
-		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(i), RunAttempt: 1,
-			Job: "apply", Host: fmt.Sprintf("runnervm%d", i), HostExclusive: true, Written: base.Add(time.Duration(i) * time.Second)}))
+		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(100 + i), RunAttempt: 1,
+			Job: "apply", RunnerName: "GitHub Actions 9", Host: fmt.Sprintf("runnervm%d", i), HostExclusive: true, Written: base.Add(time.Duration(i+1) * time.Second)}))
 	}
-	// The same job writing again replaces its own entry.
-	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: 500, RunAttempt: 1,
-		Job: "apply", Host: "runnervm500b", Written: base.Add(600 * time.Second)}))
+	// The same job (same runner and host) writing again replaces its entry.
+	again := RunRecord{LockPath: path, Repository: "octo/infra", RunID: 700, RunAttempt: 1, Job: "apply", RunnerName: "GitHub Actions 9",
+		Host: "runnervm-again", HostExclusive: true, Written: base.Add(600 * time.Second)}
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, again))
+	again.Written = base.Add(601 * time.Second)
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, again))
 
 	out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
 	require.NoError(t, err)
 	require.Len(t, out.Items, 1, "one item for the state, however many runs wrote")
 	snap, err := (&DynamoDBStore{API: ddb, Table: table}).Snapshot(ctx)
 	require.NoError(t, err)
-	require.Len(t, snap.Records, MaxRunsPerState)
-	assert.Equal(t, int64(500), snap.Records[0].RunID)
-	assert.Equal(t, "runnervm500b", snap.Records[0].Host, "a job's second write replaced its first")
-	assert.Equal(t, int64(500-MaxRunsPerState+1), snap.Records[MaxRunsPerState-1].RunID)
-	for _, r := range snap.Records[1:] {
-		assert.NotEqual(t, int64(500), r.RunID, "no duplicate entry for the same job")
+	require.Len(t, snap.Records, 503, "the owner, its matrix leg, 500 blocked setups and one job written twice")
+	assert.Equal(t, int64(700), snap.Records[0].RunID)
+	last := snap.Records[len(snap.Records)-2:]
+	assert.Equal(t, []string{"vm-leg", "vm-owner"}, []string{last[0].Host, last[1].Host}, "both legs of the owner's run keep their entries")
+}
+
+func TestKeepRunsDropsExpiredThenOldestPastTheCaps(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	entry := func(id int64, age time.Duration) RunRecord {
+		return RunRecord{LockPath: "b/k", Repository: "o/r", RunID: id, RunAttempt: 1, Job: "apply", Host: fmt.Sprintf("h%d", id), Written: now.Add(-age)}
 	}
+	cur := []RunRecord{entry(2, time.Hour), entry(3, DefaultRunRecordTTL+time.Minute)}
+	runs, dropped, err := keepRuns(entry(1, 0), cur)
+	require.NoError(t, err)
+	assert.Len(t, runs, 2, "the expired entry leaves")
+	assert.Empty(t, dropped, "leaving by expiry is not a drop to warn about")
+
+	cur = nil
+	for i := 0; i < MaxRunsPerState+3; i++ {
+		cur = append(cur, entry(int64(10+i), time.Duration(i+1)*time.Second))
+	}
+	runs, dropped, err = keepRuns(entry(1, 0), cur)
+	require.NoError(t, err)
+	assert.Len(t, runs, MaxRunsPerState)
+	require.Len(t, dropped, 4, "past the cap the oldest go, and are reported")
+	assert.Equal(t, int64(10+MaxRunsPerState+2), dropped[0].RunID, "the oldest first")
+
+	long := func(r RunRecord) RunRecord { r.Job = strings.Repeat("j", maxRecordItemBytes/3); return r }
+	runs, dropped, err = keepRuns(long(entry(1, 0)), []RunRecord{long(entry(2, time.Second)), long(entry(3, 2*time.Second)), long(entry(4, 3*time.Second))})
+	require.NoError(t, err)
+	body, _ := json.Marshal(runs)
+	assert.LessOrEqual(t, len(body), maxRecordItemBytes, "the item stays under its byte guard")
+	assert.NotEmpty(t, dropped)
 }
 
 func TestWriteRunRecordConcurrentWritersLoseNothing(t *testing.T) {
@@ -606,7 +645,7 @@ func TestDeadOwnersRecordOutlastsTheBlockedRunsAfterIt(t *testing.T) {
 		require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: path, Repository: "octo/infra", RunID: int64(100 + i), RunAttempt: 1,
 			Job: "terraform-check", Host: fmt.Sprintf("vm-%d", 100+i), HostExclusive: true, Written: now.Add(time.Duration(-50+i) * time.Minute)}))
 	}
-	cl := &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew},
+	cl := &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew, Repository: "octo/infra"},
 		Runs: runs, Now: time.Now}
 	det, err := (&Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}}, Classifier: cl}).Detect(ctx)
 	require.NoError(t, err)
