@@ -389,8 +389,13 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	a.warnLater()
 	var auto []lockcheck.UnlockResult
 	if a.cfg.AutoUnlock == "definitive" {
-		if probs := det.APIProblems(); len(probs) > 0 && len(det.Stale()) > 0 {
-			a.warnf("auto-unlock removed nothing: GitHub could not be asked about every lock, so every stale lock waits for a person")
+		// A lock whose candidate owners GitHub could not all answer about
+		// blocks only itself: it waits for a person, and says why.
+		for _, v := range det.Stale() {
+			if v.APIProblem != "" {
+				a.warnf("auto-unlock left lock %q of %q for a person: GitHub could not be asked about its owner (%s)",
+					v.Lock.ID(), v.Lock.LockPath, v.APIProblem)
+			}
 		}
 		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
 		if auto, err = lockcheck.AutoUnlock(ctx, u, det); err != nil {

@@ -216,7 +216,8 @@ func TestBinaryDetectAndUnlockAsTheRunnerRunsIt(t *testing.T) {
 	assert.Contains(t, rn.Summary(), "Active locks: blocked (1 active, 2 stale)")
 	assert.Contains(t, rn.Stdout, "::error title=active Terraform lock::ACTIVE lock live-1111")
 	assert.Contains(t, rn.Stdout, "::warning title=stale Terraform lock::STALE lock dead-2222")
-	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/41/attempts/1"))
+	assert.Equal(t, 0, seen("/repos/octo/infra/actions/runs/41/attempts/1"), "a live run is found in the live-run listing, not asked about on its own")
+	assert.Equal(t, len(lockcheck.LiveStatuses), seen("/repos/octo/infra/actions/runs"), "one listing per live status, once per detect")
 	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42/attempts/1"), "asked once per attempt")
 	assert.Equal(t, 1, seen("/repos/octo/infra/actions/runs/42/attempts/1/jobs"))
 

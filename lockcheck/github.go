@@ -34,8 +34,8 @@ type RunState struct {
 
 // JobState is one job of an attempt.
 type JobState struct {
-	Name        string
-	RunnerName  string
+	Name       string
+	RunnerName string
 	// RunnerGroup is the job's runner_group_name: "GitHub Actions" for
 	// GitHub-hosted runners (a fresh machine per job).
 	RunnerGroup string

@@ -389,8 +389,8 @@ type modelStore struct {
 
 var _ Store = (*modelStore)(nil)
 
-func (s *modelStore) Name() string                 { return "model table" }
-func (s *modelStore) Holds(loc Location) bool      { return loc.Source == SourceDynamoDB }
+func (s *modelStore) Name() string                  { return "model table" }
+func (s *modelStore) Holds(loc Location) bool       { return loc.Source == SourceDynamoDB }
 func (s *modelStore) Check(_ context.Context) error { return nil }
 
 func (s *modelStore) Snapshot(_ context.Context) (Snapshot, error) {

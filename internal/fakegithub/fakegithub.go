@@ -15,6 +15,7 @@
 package fakegithub
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,8 +29,10 @@ import (
 
 // Job is one job of an attempt. A zero CompletedAt means it is running.
 type Job struct {
-	Name        string    `json:"name"`
-	RunnerName  string    `json:"runner_name"`
+	Name       string `json:"name"`
+	RunnerName string `json:"runner_name"`
+	// RunnerGroup is runner_group_name; empty means "GitHub Actions" (hosted).
+	RunnerGroup string    `json:"runner_group_name"`
 	StartedAt   time.Time `json:"started_at"`
 	CompletedAt time.Time `json:"completed_at"`
 }
@@ -260,7 +263,7 @@ func jobsJSON(repo string, id int64, n int, at *Attempt) map[string]any {
 		jobs = append(jobs, map[string]any{
 			"id": id*100 + int64(i), "run_id": id, "run_attempt": n, "name": j.Name, "status": status, "conclusion": conclusion,
 			"started_at": started.UTC().Format(time.RFC3339), "completed_at": completed,
-			"runner_id": i + 1, "runner_name": j.RunnerName, "runner_group_name": "GitHub Actions", "labels": []string{"ubuntu-latest"},
+			"runner_id": i + 1, "runner_name": j.RunnerName, "runner_group_name": cmp.Or(j.RunnerGroup, "GitHub Actions"), "labels": []string{"ubuntu-latest"},
 			"html_url": fmt.Sprintf("https://github.com/%s/actions/runs/%d/job/%d", repo, id, id*100+int64(i)),
 		})
 	}
