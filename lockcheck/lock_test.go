@@ -136,8 +136,10 @@ func TestRunRecordItemRoundTrip(t *testing.T) {
 		Host: "runnervm7", HostExclusive: true, Written: w}
 	older := r
 	older.RunID, older.Written = 41, w.Add(-time.Hour)
-	item, err := stateRecordItem(r.LockPath, []RunRecord{older, r}, 3, DefaultRunRecordTTL)
+	runs := []RunRecord{older, r}
+	body, err := json.Marshal(runs)
 	require.NoError(t, err)
+	item := stateRecordItem(r.LockPath, runs, body, 3, DefaultRunRecordTTL)
 	assert.Equal(t, StateRecordPrefix+"b/env:/dev/k", item[attrLockID].(*types.AttributeValueMemberS).Value)
 	assert.Equal(t, strconv.FormatInt(w.Add(DefaultRunRecordTTL).Unix(), 10), item[RunRecordTTLAttribute].(*types.AttributeValueMemberN).Value,
 		"the item lives as long as its newest entry")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,12 +155,9 @@ type stateRecord struct {
 	present, revisionKnown bool
 }
 
-// stateRecordItem renders the item holding runs (newest first) for lockPath.
-func stateRecordItem(lockPath string, runs []RunRecord, revision int64, ttl time.Duration) (map[string]types.AttributeValue, error) {
-	body, err := json.Marshal(runs)
-	if err != nil {
-		return nil, err
-	}
+// stateRecordItem renders the item holding runs (newest first) for lockPath;
+// body is their JSON.
+func stateRecordItem(lockPath string, runs []RunRecord, body []byte, revision int64, ttl time.Duration) map[string]types.AttributeValue {
 	var expires time.Time
 	for _, r := range runs {
 		e := r.Expires
@@ -177,7 +175,7 @@ func stateRecordItem(lockPath string, runs []RunRecord, revision int64, ttl time
 		attrRuns:              &types.AttributeValueMemberS{Value: string(body)},
 		attrRevision:          &types.AttributeValueMemberN{Value: strconv.FormatInt(revision, 10)},
 		RunRecordTTLAttribute: &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)},
-	}, nil
+	}
 }
 
 // errLegacyRecord marks a record item of an earlier layout.
@@ -272,7 +270,8 @@ func WriteRunRecordReporting(ctx context.Context, api RecordAPI, table string, r
 
 // keepRuns merges r into cur (newest first): the same job's old entry and
 // expired entries go; past the caps the oldest go too, and are returned.
-func keepRuns(r RunRecord, cur []RunRecord) (runs, dropped []RunRecord, err error) {
+// body is the JSON of runs, as the item stores it.
+func keepRuns(r RunRecord, cur []RunRecord) (runs, dropped []RunRecord, body []byte, err error) {
 	runs = []RunRecord{r}
 	for _, o := range cur {
 		expires := o.Expires
@@ -285,12 +284,17 @@ func keepRuns(r RunRecord, cur []RunRecord) (runs, dropped []RunRecord, err erro
 	}
 	sortNewestFirst(runs)
 	for {
+		if len(runs) > MaxRunsPerState {
+			dropped = append(dropped, runs[MaxRunsPerState:]...)
+			slices.Reverse(dropped) // oldest first
+			runs = runs[:MaxRunsPerState]
+		}
 		body, err := json.Marshal(runs)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		if len(runs) <= MaxRunsPerState && len(body) <= maxRecordItemBytes || len(runs) == 1 {
-			return runs, dropped, nil
+		if len(body) <= maxRecordItemBytes || len(runs) == 1 {
+			return runs, dropped, body, nil
 		}
 		dropped = append(dropped, runs[len(runs)-1])
 		runs = runs[:len(runs)-1]
@@ -309,14 +313,11 @@ func writeRunRecordOnce(ctx context.Context, api RecordAPI, table string, r RunR
 		cur, _ = parseStateRecord(out.Item) // unreadable: start afresh
 		cur.present = true
 	}
-	runs, dropped, err := keepRuns(r, cur.Runs)
+	runs, dropped, body, err := keepRuns(r, cur.Runs)
 	if err != nil {
 		return nil, fmt.Errorf("encode run records %q: %w", r.Key(), err)
 	}
-	item, err := stateRecordItem(r.LockPath, runs, cur.Revision+1, DefaultRunRecordTTL)
-	if err != nil {
-		return nil, fmt.Errorf("encode run records %q: %w", r.Key(), err)
-	}
+	item := stateRecordItem(r.LockPath, runs, body, cur.Revision+1, DefaultRunRecordTTL)
 	in := &dynamodb.PutItemInput{TableName: aws.String(table), Item: item, ExpressionAttributeNames: map[string]string{"#k": attrLockID}}
 	switch {
 	case !cur.present:

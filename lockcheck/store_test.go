@@ -463,7 +463,7 @@ func TestKeepRunsDropsExpiredThenOldestPastTheCaps(t *testing.T) {
 		return RunRecord{LockPath: "b/k", Repository: "o/r", RunID: id, RunAttempt: 1, Job: "apply", Host: fmt.Sprintf("h%d", id), Written: now.Add(-age)}
 	}
 	cur := []RunRecord{entry(2, time.Hour), entry(3, DefaultRunRecordTTL+time.Minute)}
-	runs, dropped, err := keepRuns(entry(1, 0), cur)
+	runs, dropped, _, err := keepRuns(entry(1, 0), cur)
 	require.NoError(t, err)
 	assert.Len(t, runs, 2, "the expired entry leaves")
 	assert.Empty(t, dropped, "leaving by expiry is not a drop to warn about")
@@ -472,14 +472,14 @@ func TestKeepRunsDropsExpiredThenOldestPastTheCaps(t *testing.T) {
 	for i := 0; i < MaxRunsPerState+3; i++ {
 		cur = append(cur, entry(int64(10+i), time.Duration(i+1)*time.Second))
 	}
-	runs, dropped, err = keepRuns(entry(1, 0), cur)
+	runs, dropped, _, err = keepRuns(entry(1, 0), cur)
 	require.NoError(t, err)
 	assert.Len(t, runs, MaxRunsPerState)
 	require.Len(t, dropped, 4, "past the cap the oldest go, and are reported")
 	assert.Equal(t, int64(10+MaxRunsPerState+2), dropped[0].RunID, "the oldest first")
 
 	long := func(r RunRecord) RunRecord { r.Job = strings.Repeat("j", maxRecordItemBytes/3); return r }
-	runs, dropped, err = keepRuns(long(entry(1, 0)), []RunRecord{long(entry(2, time.Second)), long(entry(3, 2*time.Second)), long(entry(4, 3*time.Second))})
+	runs, dropped, _, err = keepRuns(long(entry(1, 0)), []RunRecord{long(entry(2, time.Second)), long(entry(3, 2*time.Second)), long(entry(4, 3*time.Second))})
 	require.NoError(t, err)
 	body, _ := json.Marshal(runs)
 	assert.LessOrEqual(t, len(body), maxRecordItemBytes, "the item stays under its byte guard")

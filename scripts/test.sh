@@ -67,6 +67,17 @@ set -e
 echo "go test: $(cat .cache/test-counts)"
 [ "$test_status" -eq 0 ] || die "go test failed (exit $test_status)"
 
+log "model-based checker of the evidence rules (3,000 random histories under -race)"
+# Known holders, the real record writer, classify, auto-unlock and unlock:
+# no live lock removed or offered while a recorded live run could hold it,
+# every proven-dead lock removed. Replay: TFSTATE_GUARD_MODEL_SEED=<seed>;
+# the long form: TFSTATE_GUARD_MODEL_HISTORIES=200000.
+TFSTATE_GUARD_MODEL_HISTORIES=3000 go test -race -count=1 -run '^TestModelCheck$' -v ./lockcheck/ >.cache/modelcheck.log 2>&1 || {
+	cat .cache/modelcheck.log
+	die "the model-based checker found a broken promise (above)"
+}
+grep 'modelcheck:' .cache/modelcheck.log
+
 log "actionlint"
 scripts/actionlint.sh
 
