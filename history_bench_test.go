@@ -40,8 +40,13 @@ func BenchmarkDetectHistory(b *testing.B) {
 		require.NoError(b, err, "TFSTATE_GUARD_BENCH_HISTORY")
 		full = n
 	}
-	for _, history := range []int{0, full} {
-		b.Run(fmt.Sprintf("states=20/history=%d", history), func(b *testing.B) {
+	type shape struct {
+		history int
+		owned   bool // every state locked by its last recorded run, which ended after locking
+	}
+	for _, sh := range []shape{{0, false}, {full, false}, {30, true}, {full, true}} {
+		history := sh.history
+		b.Run(fmt.Sprintf("states=20/history=%d/owned-locks=%t", history, sh.owned), func(b *testing.B) {
 			ctx := context.Background()
 			ddb := srv.DynamoDB("eu-west-2")
 			table := locktest.UniqueName("history")
@@ -73,9 +78,15 @@ func BenchmarkDetectHistory(b *testing.B) {
 			for err := range errs {
 				require.NoError(b, err)
 			}
-			for s := 0; s < 2; s++ { // two foreign locks taken now
+			for s := 0; s < 2 && !sh.owned; s++ { // two foreign locks taken now
 				path := fmt.Sprintf("bkt/state-%02d/terraform.tfstate", s)
 				locktest.PutItem(b, ddb, table, map[string]string{"LockID": path, "Info": locktest.InfoJSON(fmt.Sprintf("lock-%d", s), path, "me@laptop", time.Now().Add(-time.Minute))})
+			}
+			for s := 0; s < 20 && sh.owned && history > 0; s++ { // each state's last run took its lock and died
+				path := fmt.Sprintf("bkt/state-%02d/terraform.tfstate", s)
+				id := int64(s*10000 + history)
+				locktest.PutItem(b, ddb, table, map[string]string{"LockID": path, "Info": locktest.InfoJSON(fmt.Sprintf("lock-%d", s), path,
+					fmt.Sprintf("runner@runnervm%d", id), start.Add(time.Duration(history)*time.Hour+time.Minute))})
 			}
 			count, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Select: "COUNT"})
 			require.NoError(b, err)
@@ -102,7 +113,11 @@ func BenchmarkDetectHistory(b *testing.B) {
 			b.StopTimer()
 			var compact bytes.Buffer
 			require.NoError(b, json.Compact(&compact, details.Bytes()))
-			require.Contains(b, compact.String(), `"status":"ACTIVE"`, "the foreign locks are live")
+			if sh.owned {
+				require.Contains(b, compact.String(), `"evidence":"definitive"`, "each state's dead owner is proven gone")
+			} else {
+				require.Contains(b, compact.String(), `"status":"ACTIVE"`, "the foreign locks are live")
+			}
 			b.ReportMetric(float64(count.Count), "items-scanned/op")
 			b.ReportMetric(float64(gh.Requests("")-before)/float64(b.N), "github-requests/op")
 			b.ReportMetric(float64(compact.Len()), "lock-details-bytes/op")
