@@ -395,10 +395,13 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		return
 	}
 	paths := map[string]string{}
+	approvedAs := map[string]lockcheck.Approved{} // who and created as approved
 	if raw := s["lock-details"]; raw != "" {
 		var details []struct {
-			LockID   string `json:"lock_id"`
-			LockPath string `json:"lock_path"`
+			LockID   string  `json:"lock_id"`
+			LockPath string  `json:"lock_path"`
+			Who      *string `json:"who"`
+			Created  *string `json:"created"`
 		}
 		if err := json.Unmarshal([]byte(raw), &details); err != nil {
 			fix := "pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }} or leave it empty"
@@ -410,6 +413,9 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		}
 		for _, d := range details {
 			paths[d.LockID] = d.LockPath
+			if d.Who != nil && d.Created != nil { // detect always writes both
+				approvedAs[d.LockID] = lockcheck.Approved{Detailed: true, Who: *d.Who, Created: *d.Created}
+			}
 		}
 		var missing []string
 		for _, id := range ids {
@@ -427,7 +433,9 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		}
 	}
 	for _, id := range ids {
-		cfg.Approved = append(cfg.Approved, lockcheck.Approved{ID: id, Path: paths[id]})
+		a := approvedAs[id]
+		a.ID, a.Path = id, paths[id]
+		cfg.Approved = append(cfg.Approved, a)
 	}
 }
 

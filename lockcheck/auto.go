@@ -10,7 +10,8 @@ import (
 )
 
 // AutoUnlockable lists the stale verdicts detect may remove without a
-// person: those whose owner is proven gone (definitive evidence). None at
+// person: those whose owner is proven gone (definitive evidence) and whose
+// ID is a lock ID (ValidLockID: the ID goes into outputs). None at
 // all while GitHub could not be asked about some lock: an outage is no
 // time to act alone.
 func AutoUnlockable(det *Detection) []Approved {
@@ -19,7 +20,7 @@ func AutoUnlockable(det *Detection) []Approved {
 	}
 	var out []Approved
 	for _, v := range det.Stale() {
-		if v.Evidence == EvidenceDefinitive && v.Lock.ID() != "" {
+		if v.Evidence == EvidenceDefinitive && ValidLockID(v.Lock.ID()) {
 			out = append(out, Approved{ID: v.Lock.ID(), Path: v.Lock.LockPath})
 		}
 	}

@@ -114,9 +114,14 @@ func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.Attri
 		default:
 			snap.Records = append(snap.Records, rec.Runs...)
 		}
+	case item[attrDigest] != nil:
+		// Terraform's digest items carry a Digest and no Info. One that
+		// also has an Info (planted, or written by another tool) is still
+		// the digest the next `terraform init` compares: never a lock.
+		snap.skip("digest")
 	case item[attrInfo] != nil:
 		snap.Locks = append(snap.Locks, s.lockFromItem(key, item))
-	case item[attrDigest] != nil || strings.HasSuffix(key, "-md5"):
+	case strings.HasSuffix(key, "-md5"):
 		snap.skip("digest")
 	default:
 		snap.skip("other")
@@ -148,7 +153,7 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 		return "", loc, false, nil
 	}
 	info, ok := out.Item[attrInfo].(*types.AttributeValueMemberS)
-	if !ok {
+	if !ok || out.Item[attrDigest] != nil || IsReservedKey(lockPath) {
 		// Present, but no longer (or never) a string Info: not the lock we read.
 		return "", loc, true, nil
 	}
@@ -156,14 +161,20 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 }
 
 // RemoveIfUnchanged implements Store: DeleteItem conditioned on the exact
-// Info text that was read, so a lock replaced or re-taken since survives.
+// Info text that was read, so a lock replaced or re-taken since survives,
+// and on the item having no Digest, so a digest item (whatever else it
+// carries) is never deleted. Keys of this action's own items are refused.
 func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw string, _ Location) error {
+	if IsReservedKey(lockPath) {
+		return fmt.Errorf("delete lock %q from table %q: the key is a tfstate-guard item, not a lock: %w", lockPath, s.Table, ErrLockChanged)
+	}
 	_, err := s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 lockKey(lockPath),
-		ConditionExpression: aws.String("#info = :info"),
+		ConditionExpression: aws.String("#info = :info AND attribute_not_exists(#digest)"),
 		ExpressionAttributeNames: map[string]string{
-			"#info": attrInfo,
+			"#info":   attrInfo,
+			"#digest": attrDigest,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":info": &types.AttributeValueMemberS{Value: raw},
