@@ -55,6 +55,7 @@ var inputs = []input{
 	{Name: "aws-profile", Help: "Shared-config profile to use (local runs). Empty: the SDK's default chain (environment, web identity from aws-actions/configure-aws-credentials, instance role).", Modes: awsModes},
 	{Name: "lock-table", Default: defaultTable, Help: "DynamoDB lock table (the S3 backend's dynamodb_table).", Modes: tableModes},
 	{Name: "lock-id-prefix", Help: "Only locks whose LockID (\"<bucket>/<state path>\") is this path or below it, by whole segments: bkt/app holds bkt/app/... but never bkt/app-legacy/.... Empty: every lock.", Modes: lockModes},
+	{Name: "table-read", Default: "scan", Help: "How the lock table is read: scan (every item, paginated; lock-id-prefix filters) or state (only the state whose lock path lock-id-prefix names: its lock, run record and lease, each by key with GetItem, never a Scan; what a role scoped to one state with dynamodb:LeadingKeys may do, see docs/setup.md).", Modes: lockModes},
 	{Name: "lock-source", Default: "auto", Help: "Where locks live: dynamodb, s3 (use_lockfile .tflock objects in state-bucket), both, or auto (dynamodb, plus s3 when state-bucket is set).", Modes: lockModes},
 	{Name: "state-bucket", Help: "S3 state bucket. detect/unlock read .tflock objects there when set; setup and backup default to " + defaultStateBucket + ".", Modes: bucketModes},
 	{Name: "state-prefix", Help: "Only .tflock objects of states at or below this key path of state-bucket, by whole segments (app holds app/..., never app-legacy/...).", Modes: lockModes},

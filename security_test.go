@@ -215,3 +215,30 @@ func TestIDOutputsCarryOnlyValidLockIDs(t *testing.T) {
 	}
 	assert.Equal(t, 4, seen, "UNLOCKED, REFUSED, ALREADY_RELEASED and AUTO_UNLOCKED")
 }
+
+// table-read: state reads one state by key (what a role scoped with
+// dynamodb:LeadingKeys may do) and still ties its lock to its run.
+func TestBinaryTableReadStateReadsOneStateByKey(t *testing.T) {
+	t.Parallel()
+	srv, ddb, table := lockTable(t)
+	gh := fakegithub.New()
+	dead, _, _ := threeLocks(t, ddb, table, gh)
+	api := httptest.NewServer(gh)
+	t.Cleanup(api.Close)
+	rn := newRunner(t, srv, "GITHUB_API_URL="+api.URL)
+	const deadPath = "bkt/dead/terraform.tfstate"
+	in := map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
+		"fail-on-active": "false", "table-read": "state", "lock-id-prefix": deadPath}
+	require.Equal(t, exitOK, rn.Run(in), rn.Stdout)
+	out := rn.Outputs()
+	assert.Equal(t, "1", out["LOCK_COUNT"], "only this state's lock is read")
+	assert.Equal(t, dead, out["LOCK_IDS"])
+	assert.Contains(t, out["LOCK_DETAILS"], `"evidence":"definitive"`, "its run record was read by key")
+
+	in["lock-id-prefix"] = "bkt/dead/"
+	assert.Equal(t, exitInput, rn.Run(in))
+	assert.Contains(t, rn.Stdout, `lock-id-prefix: "bkt/dead/" must name one state's lock path with table-read: state`)
+	in["table-read"] = "query"
+	assert.Equal(t, exitInput, rn.Run(in))
+	assert.Contains(t, rn.Stdout, `table-read: "query" is not a way to read the table: use scan or state`)
+}

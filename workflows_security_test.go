@@ -84,8 +84,16 @@ func TestWorkflowsSplitPlanAndApplyRoles(t *testing.T) {
 			}
 		}
 		for _, step := range steps {
-			if w := stepWith(step); w != nil && (w["mode"] == "unlock") {
+			w := stepWith(step)
+			if w == nil {
+				continue
+			}
+			if w["mode"] == "unlock" {
 				assert.Equal(t, "${{ inputs.apply-role-arn }}", got[name], "job %s removes locks: apply role only", name)
+			}
+			if w["mode"] == "detect" || w["mode"] == "unlock" {
+				assert.Equal(t, "state", w["table-read"], "job %s: the roles may not Scan; read the state by key", name)
+				assert.Regexp(t, `(?i)lock.path`, w["lock-id-prefix"], "job %s: table-read: state needs the state's lock path", name)
 			}
 		}
 	}

@@ -32,6 +32,12 @@ type DynamoDBStore struct {
 	Table string
 	// PageLimit caps items per scan page (0: DynamoDB's 1 MB pages).
 	PageLimit int32
+	// OnlyState, when set, is one state's lock path: Snapshot then reads
+	// only that state's items by key (StateKeys), never scanning the
+	// table, which is all a role scoped to the state with
+	// dynamodb:LeadingKeys may do (a Scan carries no partition key, so
+	// LeadingKeys cannot narrow it).
+	OnlyState string
 }
 
 var _ Store = (*DynamoDBStore)(nil)
@@ -71,8 +77,12 @@ func hasLockIDKey(t *types.TableDescription) bool {
 	return false
 }
 
-// Snapshot implements Store with a paginated, strongly consistent scan.
+// Snapshot implements Store with a paginated, strongly consistent scan,
+// or, with OnlyState, consistent reads of that state's keys.
 func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
+	if s.OnlyState != "" {
+		return s.stateSnapshot(ctx)
+	}
 	var snap Snapshot
 	in := &dynamodb.ScanInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true)}
 	if s.PageLimit > 0 {
@@ -192,4 +202,23 @@ func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw str
 
 func lockKey(lockPath string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrLockID: &types.AttributeValueMemberS{Value: lockPath}}
+}
+
+// stateSnapshot reads the items of one state by key, each with a strongly
+// consistent GetItem: its lock, its run record and its lease.
+func (s *DynamoDBStore) stateSnapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	for _, key := range StateKeys(s.OnlyState) {
+		out, err := s.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: lockKey(key), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			if me, ok := missingTable(s.Table, err); ok {
+				return snap, me
+			}
+			return snap, fmt.Errorf("read item %q from table %q (%s): %w", key, s.Table, fixFor(err, "dynamodb:GetItem"), err)
+		}
+		if out.Item != nil {
+			s.classifyItem(&snap, out.Item)
+		}
+	}
+	return snap, nil
 }

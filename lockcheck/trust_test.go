@@ -2,11 +2,13 @@ package lockcheck
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -76,4 +78,57 @@ func TestRemoveNeverDeletesAnItemWithADigest(t *testing.T) {
 	recordKey := StateRecordPrefix + "bkt/app/terraform.tfstate"
 	putItem(t, ddb, table, map[string]string{"LockID": recordKey, "Info": raw})
 	require.ErrorIs(t, st.RemoveIfUnchanged(ctx, recordKey, raw, Location{}), ErrLockChanged)
+}
+
+// noScan is a DynamoDBAPI whose Scan is refused, as IAM refuses it to a
+// role scoped to one state with dynamodb:LeadingKeys.
+type noScan struct {
+	DynamoDBAPI
+	gets []string
+}
+
+func (n *noScan) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, errors.New("AccessDeniedException: not authorized to perform dynamodb:Scan")
+}
+
+func (n *noScan) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	n.gets = append(n.gets, in.Key["LockID"].(*types.AttributeValueMemberS).Value)
+	return n.DynamoDBAPI.GetItem(ctx, in, opts...)
+}
+
+// table-read: state reads the state's lock, record and lease by key and
+// nothing else, and unlock works the same way, without a Scan.
+func TestOnlyStateReadsOneStateByKey(t *testing.T) {
+	t.Parallel()
+	ddb, table := newTable(t)
+	ctx := context.Background()
+	old := time.Now().Add(-time.Hour)
+	const mine, other = "bkt/app/terraform.tfstate", "bkt/app/terraform.tfstate2"
+	putItem(t, ddb, table, map[string]string{"LockID": mine, "Info": infoJSON("mine-1", mine, "runner@vm-1", old)})
+	putItem(t, ddb, table, map[string]string{"LockID": mine + "-md5", "Digest": "0123"})
+	putItem(t, ddb, table, map[string]string{"LockID": other, "Info": infoJSON("other-2", other, "runner@vm-2", old)})
+	putItem(t, ddb, table, map[string]string{"LockID": stateLeasePrefix + mine, "Info": infoJSON("lease-3", mine, "runner@vm-1", old)})
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: mine, Repository: "octo/infra", RunID: 7, RunAttempt: 1, Job: "plan", Written: old.Add(-time.Minute)}))
+	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: other, Repository: "octo/infra", RunID: 8, RunAttempt: 1, Job: "plan", Written: old.Add(-time.Minute)}))
+
+	api := &noScan{DynamoDBAPI: ddb}
+	st := &DynamoDBStore{API: api, Table: table, OnlyState: mine}
+	snap, err := st.Snapshot(ctx)
+	require.NoError(t, err)
+	require.Len(t, snap.Locks, 1, "the state's own lock; the lease is not a lock, the other state is not read")
+	assert.Equal(t, "mine-1", snap.Locks[0].ID())
+	require.Len(t, snap.Records, 1)
+	assert.Equal(t, int64(7), snap.Records[0].RunID)
+	assert.Equal(t, StateKeys(mine), api.gets, "exactly the state's keys, each by GetItem")
+
+	_, err = (&DynamoDBStore{API: api, Table: table}).Snapshot(ctx)
+	require.Error(t, err, "a scan needs dynamodb:Scan")
+
+	u := &Unlocker{Stores: []Store{st}, Classifier: staleClassifier(), LockPathPrefix: mine}
+	results, err := u.Unlock(ctx, []Approved{{ID: "mine-1"}, {ID: "other-2"}})
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeRemoved, results[0].Outcome, results[0].Reason)
+	assert.Equal(t, OutcomeNotFound, results[1].Outcome, "another state's lock is never read")
+	_, held := getInfo(t, ddb, table, other)
+	assert.True(t, held)
 }
