@@ -12,7 +12,11 @@
 # (GOOS/GOARCH from BuildKit's TARGETOS/TARGETARCH): a multi-platform
 # release builds linux/arm64 natively instead of under QEMU emulation.
 # Without BuildKit the variables are empty and Go builds for the host.
-FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+#
+# Both base images are pinned by the digest of their multi-platform index
+# (tag for people, digest for the build): a tag moved upstream changes
+# nothing here until Dependabot's docker update proposes the new digest.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 ARG TARGETOS TARGETARCH
 WORKDIR /src
 # Never reach for another toolchain: the image's Go is the one we build with.
@@ -28,6 +32,6 @@ RUN GOOS="$TARGETOS" GOARCH="$TARGETARCH" go build -trimpath -ldflags "-s -w" -o
 # runner's user and bind-mounted in, and GitHub documents that Docker actions
 # must run as root to write GITHUB_OUTPUT, GITHUB_ENV and the step summary.
 # Do NOT add a USER line (and do not switch to the :nonroot tag).
-FROM gcr.io/distroless/static-debian12
+FROM gcr.io/distroless/static-debian12:latest@sha256:d75cdd72874d4790092fcb1b058493ecf6bb5bf2b2b897045b00ff01d91843f2
 COPY --from=build /out/tfstate-guard /tfstate-guard
 ENTRYPOINT ["/tfstate-guard"]

@@ -330,6 +330,9 @@ func (a *app) stores(ctx context.Context) ([]lockcheck.Store, error) {
 	if a.cfg.LockTable != "" {
 		// The table holds the run records even when locks live in S3 only.
 		st := &lockcheck.DynamoDBStore{API: dynamodb.NewFromConfig(cfg), Table: a.cfg.LockTable}
+		if a.cfg.TableReadState {
+			st.OnlyState = a.cfg.LockIDPrefix // table-read: state
+		}
 		if a.cfg.LockSource == "s3" {
 			stores = append(stores, &lockcheck.RecordsOnly{Store: st})
 		} else {

@@ -40,6 +40,10 @@ type Config struct {
 	StateBucket  string
 	StatePrefix  string
 
+	// TableReadState reads only the state LockIDPrefix names, by key
+	// (table-read: state), instead of scanning the table.
+	TableReadState bool
+
 	StaleAfter   time.Duration
 	ActiveWithin time.Duration
 	FailOnActive bool
@@ -323,6 +327,7 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 	if (cfg.LockSource == "s3" || cfg.LockSource == "both") && cfg.StateBucket == "" {
 		bad("state-bucket", "", "is empty but lock-source %q reads .tflock objects: set %s, or %s", cfg.LockSource, cfg.ref("state-bucket"), cfg.setting("lock-source", "dynamodb"))
 	}
+	cfg.fillTableRead(s, bad)
 	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
 	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
 	for name, d := range map[string]time.Duration{"stale-after": cfg.StaleAfter, "active-within": cfg.ActiveWithin} {
@@ -395,10 +400,13 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		return
 	}
 	paths := map[string]string{}
+	approvedAs := map[string]lockcheck.Approved{} // who and created as approved
 	if raw := s["lock-details"]; raw != "" {
 		var details []struct {
-			LockID   string `json:"lock_id"`
-			LockPath string `json:"lock_path"`
+			LockID   string  `json:"lock_id"`
+			LockPath string  `json:"lock_path"`
+			Who      *string `json:"who"`
+			Created  *string `json:"created"`
 		}
 		if err := json.Unmarshal([]byte(raw), &details); err != nil {
 			fix := "pass ${{ needs.<detect job>.outputs.LOCK_DETAILS }} or leave it empty"
@@ -410,6 +418,9 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		}
 		for _, d := range details {
 			paths[d.LockID] = d.LockPath
+			if d.Who != nil && d.Created != nil { // detect always writes both
+				approvedAs[d.LockID] = lockcheck.Approved{Detailed: true, Who: *d.Who, Created: *d.Created}
+			}
 		}
 		var missing []string
 		for _, id := range ids {
@@ -427,7 +438,9 @@ func (cfg *Config) fillApproved(s settings, bad badFunc) {
 		}
 	}
 	for _, id := range ids {
-		cfg.Approved = append(cfg.Approved, lockcheck.Approved{ID: id, Path: paths[id]})
+		a := approvedAs[id]
+		a.ID, a.Path = id, paths[id]
+		cfg.Approved = append(cfg.Approved, a)
 	}
 }
 
@@ -594,4 +607,19 @@ func abbreviate(s string) string {
 		return s[:60] + "…"
 	}
 	return s
+}
+
+// fillTableRead parses table-read: scan, or state (read the one state
+// lock-id-prefix names by key, for a role scoped with dynamodb:LeadingKeys).
+func (cfg *Config) fillTableRead(s settings, bad badFunc) {
+	switch tr := s["table-read"]; tr {
+	case "", "scan":
+	case "state":
+		cfg.TableReadState = true
+		if p := cfg.LockIDPrefix; p == "" || strings.HasSuffix(p, "/") || !strings.Contains(p, "/") {
+			bad("lock-id-prefix", p, "must name one state's lock path with %s: <bucket>/<state key>, e.g. %s", cfg.setting("table-read", "state"), cfg.setting("lock-id-prefix", "my-bucket/app/terraform.tfstate"))
+		}
+	default:
+		bad("table-read", tr, "is not a way to read the table: use scan or state")
+	}
 }

@@ -74,7 +74,7 @@ func TestConfigActionInputs(t *testing.T) {
 	env := map[string]string{
 		"GITHUB_ACTIONS": "true", "INPUT_MODE": "unlock", "INPUT_LOCK-TABLE": "t1", "INPUT_LOCK-IDS": "a,\nb",
 		"INPUT_STALE-AFTER": "2h", "INPUT_ACTIVE-WITHIN": "5m", "INPUT_STATE-BUCKET": "bkt",
-		"INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"bkt/k"},{"lock_id":"b","lock_path":"bkt/j"}]`,
+		"INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"bkt/k"},{"lock_id":"b","lock_path":"bkt/j","who":"ci@vm","created":"2025-10-03T14:47:06Z"}]`,
 		"GITHUB_REPOSITORY":  "octo/infra", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "3", "GITHUB_OUTPUT": "/tmp/o",
 		"INPUT_AWS-REGION": "us-east-1", "INPUT_GITHUB-TOKEN": "tok",
 	}
@@ -85,7 +85,8 @@ func TestConfigActionInputs(t *testing.T) {
 	assert.Equal(t, "t1", cfg.LockTable)
 	assert.Equal(t, "both", cfg.LockSource, "auto with a bucket reads both")
 	assert.Equal(t, 2*time.Hour, cfg.StaleAfter)
-	assert.Equal(t, []lockcheck.Approved{{ID: "a", Path: "bkt/k"}, {ID: "b", Path: "bkt/j"}}, cfg.Approved)
+	assert.Equal(t, []lockcheck.Approved{{ID: "a", Path: "bkt/k"},
+		{ID: "b", Path: "bkt/j", Detailed: true, Who: "ci@vm", Created: "2025-10-03T14:47:06Z"}}, cfg.Approved, "who and created are compared only when approved")
 	assert.Equal(t, lockcheck.RunRef{Repository: "octo/infra", ID: 77, Attempt: 3}, cfg.Current)
 	assert.Equal(t, "https://api.github.com", cfg.GitHubAPIURL)
 	assert.Equal(t, "/tmp/o", cfg.Runner.Output)

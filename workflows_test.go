@@ -230,7 +230,7 @@ func TestWorkflowsReleasePushesByDigest(t *testing.T) {
 		}
 	}
 	assert.True(t, pinned, "the release job pins the image in action.yml")
-	for _, want := range []string{"git commit", `git tag --force --annotate "$TAG"`, `git tag --force "$major"`, "git push --force origin"} {
+	for _, want := range []string{"git commit", `git tag --force --annotate "$TAG"`, `git tag --force "$major"`, `push --force origin "${refs[@]}"`} {
 		assert.Contains(t, script.String(), want)
 	}
 }

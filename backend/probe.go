@@ -33,18 +33,20 @@ import (
 //     which no bucket name (and so no Terraform LockID) can, and is not a
 //     run-record key, so the item never exists: the condition always
 //     fails, ConditionalCheckFailedException proves the permission, and
-//     nothing is written.
+//     nothing is written. The key names the state
+//     (probeLockIDPrefix + lock path), so a role scoped to the state's
+//     keys with dynamodb:LeadingKeys (docs/setup.md) may probe it.
 const (
-	probeSuffix  = ".tfstate-guard-probe"
-	probeETag    = `"tfstate-guard-probe-never-an-etag"`
-	probeLockID  = "tfstate-guard#probe"
-	settingS3R   = "bucket read (s3:ListBucket, s3:GetObject)"
-	settingS3W   = "bucket write (s3:PutObject)"
-	settingS3D   = "lock file delete (s3:DeleteObject)"
-	settingDDBR  = "table read (dynamodb:GetItem)"
-	settingDDBW  = "table write (dynamodb:PutItem)"
-	settingDDBD  = "table delete (dynamodb:DeleteItem)"
-	probedDetail = "allowed (probed without writing)"
+	probeSuffix       = ".tfstate-guard-probe"
+	probeETag         = `"tfstate-guard-probe-never-an-etag"`
+	probeLockIDPrefix = "tfstate-guard#probe#"
+	settingS3R        = "bucket read (s3:ListBucket, s3:GetObject)"
+	settingS3W        = "bucket write (s3:PutObject)"
+	settingS3D        = "lock file delete (s3:DeleteObject)"
+	settingDDBR       = "table read (dynamodb:GetItem)"
+	settingDDBW       = "table write (dynamodb:PutItem)"
+	settingDDBD       = "table delete (dynamodb:DeleteItem)"
+	probedDetail      = "allowed (probed without writing)"
 )
 
 func permCheck(setting string, state CheckState, detail string) Check {
@@ -68,9 +70,13 @@ func probe(ctx context.Context, s3c S3API, ddb DynamoDBAPI, o SetupOptions) ([]C
 	}
 	if o.KeepsTable() {
 		fns = append(fns,
-			func(ctx context.Context) (Check, error) { return probeTableRead(ctx, ddb, o.Table) },
-			func(ctx context.Context) (Check, error) { return probeTableWrite(ctx, ddb, o.Table, false) },
-			func(ctx context.Context) (Check, error) { return probeTableWrite(ctx, ddb, o.Table, true) },
+			func(ctx context.Context) (Check, error) { return probeTableRead(ctx, ddb, o.Table, o.LockPath()) },
+			func(ctx context.Context) (Check, error) {
+				return probeTableWrite(ctx, ddb, o.Table, o.LockPath(), false)
+			},
+			func(ctx context.Context) (Check, error) {
+				return probeTableWrite(ctx, ddb, o.Table, o.LockPath(), true)
+			},
 		)
 	}
 	checks := make([]Check, len(fns))
@@ -147,27 +153,27 @@ func conditionRefused(err error) bool {
 	return s == http.StatusNotFound || s == http.StatusPreconditionFailed || hasCode(err, "NoSuchKey", "PreconditionFailed")
 }
 
-func probeKeyAttr() map[string]dtypes.AttributeValue {
-	return map[string]dtypes.AttributeValue{lockIDAttribute: &dtypes.AttributeValueMemberS{Value: probeLockID}}
+func probeKeyAttr(lockPath string) map[string]dtypes.AttributeValue {
+	return map[string]dtypes.AttributeValue{lockIDAttribute: &dtypes.AttributeValueMemberS{Value: probeLockIDPrefix + lockPath}}
 }
 
-func probeTableRead(ctx context.Context, api DynamoDBAPI, table string) (Check, error) {
-	_, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: probeKeyAttr(), ConsistentRead: aws.Bool(true)})
+func probeTableRead(ctx context.Context, api DynamoDBAPI, table, lockPath string) (Check, error) {
+	_, err := api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: probeKeyAttr(lockPath), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return Check{}, denied(err, "dynamodb:GetItem", table, fmt.Sprintf("read table %q (permission probe)", table))
 	}
 	return permCheck(settingDDBR, StateAlreadyRight, probedDetail), nil
 }
 
-func probeTableWrite(ctx context.Context, api DynamoDBAPI, table string, del bool) (Check, error) {
+func probeTableWrite(ctx context.Context, api DynamoDBAPI, table, lockPath string, del bool) (Check, error) {
 	cond := aws.String("attribute_exists(" + lockIDAttribute + ")")
 	var err error
 	action, setting := "dynamodb:PutItem", settingDDBW
 	if del {
 		action, setting = "dynamodb:DeleteItem", settingDDBD
-		_, err = api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: probeKeyAttr(), ConditionExpression: cond})
+		_, err = api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: probeKeyAttr(lockPath), ConditionExpression: cond})
 	} else {
-		_, err = api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: probeKeyAttr(), ConditionExpression: cond})
+		_, err = api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: probeKeyAttr(lockPath), ConditionExpression: cond})
 	}
 	var ccf *dtypes.ConditionalCheckFailedException
 	switch {
@@ -175,7 +181,7 @@ func probeTableWrite(ctx context.Context, api DynamoDBAPI, table string, del boo
 		return permCheck(setting, StateAlreadyRight, probedDetail), nil
 	case err == nil:
 		// Only possible if someone stored the probe key by hand.
-		return permCheck(setting, StateAttention, fmt.Sprintf("allowed, but item %q exists in the table; delete it", probeLockID)), nil
+		return permCheck(setting, StateAttention, fmt.Sprintf("allowed, but item %q exists in the table; delete it", probeLockIDPrefix+lockPath)), nil
 	}
 	return Check{}, denied(err, action, table, fmt.Sprintf("%s on table %q (permission probe)", action, table))
 }

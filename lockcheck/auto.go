@@ -11,14 +11,15 @@ import (
 
 // AutoUnlockable lists the stale verdicts detect may remove without a
 // person: those whose owner is proven gone (definitive evidence), each
-// judged on its own. A lock whose candidate owners GitHub could not all
+// judged on its own, and whose ID is a lock ID (ValidLockID: the ID goes
+// into outputs). A lock whose candidate owners GitHub could not all
 // answer about is never among them (it is not definitive), and it blocks
 // only itself: another repository's run that this token cannot see does
 // not stop the removal of a lock whose owner is proven gone.
 func AutoUnlockable(det *Detection) []Approved {
 	var out []Approved
 	for _, v := range det.Stale() {
-		if v.Evidence == EvidenceDefinitive && v.APIProblem == "" && v.Lock.ID() != "" {
+		if v.Evidence == EvidenceDefinitive && v.APIProblem == "" && ValidLockID(v.Lock.ID()) {
 			out = append(out, Approved{ID: v.Lock.ID(), Path: v.Lock.LockPath})
 		}
 	}

@@ -3,7 +3,6 @@ package lockcheck
 import (
 	"context"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -49,7 +48,8 @@ func (d *Detection) APIProblems() []string {
 type Detector struct {
 	Stores     []Store
 	Classifier *Classifier
-	// LockPathPrefix keeps only locks whose LockID starts with it.
+	// LockPathPrefix keeps only locks at or below this path, by whole
+	// segments (UnderPrefix).
 	LockPathPrefix string
 }
 
@@ -106,7 +106,7 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 			skipped[k] += n
 		}
 		for _, l := range snap.Locks {
-			if !strings.HasPrefix(l.LockPath, prefix) {
+			if !UnderPrefix(l.LockPath, prefix) {
 				continue
 			}
 			key := l.LockPath + "\x00" + l.ID()

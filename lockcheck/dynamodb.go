@@ -32,6 +32,12 @@ type DynamoDBStore struct {
 	Table string
 	// PageLimit caps items per scan page (0: DynamoDB's 1 MB pages).
 	PageLimit int32
+	// OnlyState, when set, is one state's lock path: Snapshot then reads
+	// only that state's items by key (StateKeys), never scanning the
+	// table, which is all a role scoped to the state with
+	// dynamodb:LeadingKeys may do (a Scan carries no partition key, so
+	// LeadingKeys cannot narrow it).
+	OnlyState string
 }
 
 var _ Store = (*DynamoDBStore)(nil)
@@ -71,8 +77,12 @@ func hasLockIDKey(t *types.TableDescription) bool {
 	return false
 }
 
-// Snapshot implements Store with a paginated, strongly consistent scan.
+// Snapshot implements Store with a paginated, strongly consistent scan,
+// or, with OnlyState, consistent reads of that state's keys.
 func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
+	if s.OnlyState != "" {
+		return s.stateSnapshot(ctx)
+	}
 	var snap Snapshot
 	in := &dynamodb.ScanInput{TableName: aws.String(s.Table), ConsistentRead: aws.Bool(true)}
 	if s.PageLimit > 0 {
@@ -114,9 +124,14 @@ func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.Attri
 		default:
 			snap.Records = append(snap.Records, rec.Runs...)
 		}
+	case item[attrDigest] != nil:
+		// Terraform's digest items carry a Digest and no Info. One that
+		// also has an Info (planted, or written by another tool) is still
+		// the digest the next `terraform init` compares: never a lock.
+		snap.skip("digest")
 	case item[attrInfo] != nil:
 		snap.Locks = append(snap.Locks, s.lockFromItem(key, item))
-	case item[attrDigest] != nil || strings.HasSuffix(key, "-md5"):
+	case strings.HasSuffix(key, "-md5"):
 		snap.skip("digest")
 	default:
 		snap.skip("other")
@@ -148,7 +163,7 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 		return "", loc, false, nil
 	}
 	info, ok := out.Item[attrInfo].(*types.AttributeValueMemberS)
-	if !ok {
+	if !ok || out.Item[attrDigest] != nil || IsReservedKey(lockPath) {
 		// Present, but no longer (or never) a string Info: not the lock we read.
 		return "", loc, true, nil
 	}
@@ -156,14 +171,20 @@ func (s *DynamoDBStore) Current(ctx context.Context, lockPath string, loc Locati
 }
 
 // RemoveIfUnchanged implements Store: DeleteItem conditioned on the exact
-// Info text that was read, so a lock replaced or re-taken since survives.
+// Info text that was read, so a lock replaced or re-taken since survives,
+// and on the item having no Digest, so a digest item (whatever else it
+// carries) is never deleted. Keys of this action's own items are refused.
 func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw string, _ Location) error {
+	if IsReservedKey(lockPath) {
+		return fmt.Errorf("delete lock %q from table %q: the key is a tfstate-guard item, not a lock: %w", lockPath, s.Table, ErrLockChanged)
+	}
 	_, err := s.API.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 lockKey(lockPath),
-		ConditionExpression: aws.String("#info = :info"),
+		ConditionExpression: aws.String("#info = :info AND attribute_not_exists(#digest)"),
 		ExpressionAttributeNames: map[string]string{
-			"#info": attrInfo,
+			"#info":   attrInfo,
+			"#digest": attrDigest,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":info": &types.AttributeValueMemberS{Value: raw},
@@ -181,4 +202,23 @@ func (s *DynamoDBStore) RemoveIfUnchanged(ctx context.Context, lockPath, raw str
 
 func lockKey(lockPath string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrLockID: &types.AttributeValueMemberS{Value: lockPath}}
+}
+
+// stateSnapshot reads the items of one state by key, each with a strongly
+// consistent GetItem: its lock, its run record and its lease.
+func (s *DynamoDBStore) stateSnapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	for _, key := range StateKeys(s.OnlyState) {
+		out, err := s.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: lockKey(key), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			if me, ok := missingTable(s.Table, err); ok {
+				return snap, me
+			}
+			return snap, fmt.Errorf("read item %q from table %q (%s): %w", key, s.Table, fixFor(err, "dynamodb:GetItem"), err)
+		}
+		if out.Item != nil {
+			s.classifyItem(&snap, out.Item)
+		}
+	}
+	return snap, nil
 }

@@ -62,7 +62,8 @@ func (s *S3Store) Check(ctx context.Context) error {
 	return nil
 }
 
-// Snapshot implements Store: lists *.tflock under Prefix (paginated) and
+// Snapshot implements Store: lists *.tflock of states at or below Prefix
+// (whole path segments; paginated) and
 // reads each one. S3 reads are strongly consistent.
 func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
@@ -84,7 +85,9 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			return snap, fmt.Errorf("list .tflock objects in bucket %q (%s): %w", s.Bucket, fixFor(err, "s3:ListBucket"), err)
 		}
 		for _, obj := range page.Contents {
-			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) {
+			// S3 lists by plain key prefix; the state key must be under
+			// Prefix by whole segments, as lock-id-prefix (UnderPrefix).
+			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) && UnderPrefix(strings.TrimSuffix(key, LockFileSuffix), s.Prefix) {
 				keys = append(keys, key)
 			}
 		}

@@ -100,11 +100,12 @@ func TestDynamoDBSnapshotPaginatesAndSorts(t *testing.T) {
 	assert.Equal(t, "test123", manual.ID())
 	assert.Equal(t, "manual-test", manual.Info.Who)
 
-	det, err := (&Detector{Stores: []Store{st}, LockPathPrefix: "bucket/team-00",
+	det, err := (&Detector{Stores: []Store{st}, LockPathPrefix: "bucket/team-007",
 		Classifier: &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute}, Now: time.Now}}).Detect(ctx)
 	require.NoError(t, err)
-	assert.Len(t, det.Verdicts, 10, "lock-id-prefix keeps team-000..009")
-	assert.Len(t, det.Stale(), 10)
+	require.Len(t, det.Verdicts, 1, "lock-id-prefix keeps team-007 only: whole segments, not every key starting team-007")
+	assert.Equal(t, "bucket/team-007/terraform.tfstate", det.Verdicts[0].Lock.LockPath)
+	assert.Len(t, det.Stale(), 1)
 	assert.Equal(t, 1, det.Records)
 }
 

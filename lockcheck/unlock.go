@@ -20,12 +20,19 @@ const (
 	OutcomeNotFound Outcome = "not-found"
 )
 
-// Approved is one lock a person approved for removal. Path and Raw are
-// known when the approval carried detect's LOCK_DETAILS; they let unlock
-// notice a state that was released and locked again since.
+// Approved is one lock a person approved for removal. Path, Who and
+// Created are known when the approval carried detect's LOCK_DETAILS; they
+// let unlock notice a state that was released and locked again since, and a
+// lock that kept its ID but not its owner or time (a forged or re-written
+// lock is not the one the person saw).
 type Approved struct {
 	ID   string
 	Path string
+	// Detailed says Who and Created were approved (from LOCK_DETAILS) and
+	// must match the lock before it is removed.
+	Detailed bool
+	Who      string
+	Created  string
 }
 
 // UnlockResult reports one approved ID.
@@ -110,6 +117,9 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 	case a.ID == "":
 		res.Outcome, res.Reason = OutcomeRefused, "an empty lock ID cannot be approved"
 		return res
+	case !ValidLockID(a.ID):
+		res.Outcome, res.Reason = OutcomeRefused, fmt.Sprintf("%q is not a lock ID (letters, digits and . _ : - only): never approved or removed", a.ID)
+		return res
 	case len(held) == 0:
 		if others := byPath[a.Path]; a.Path != "" && len(others) > 0 {
 			res.Outcome = OutcomeRefused
@@ -135,6 +145,12 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 		res.Reason = fmt.Sprintf("approved for state %q but now held on %q", a.Path, lock.LockPath)
 		return res
 	}
+	if a.Detailed && (a.Who != lock.Info.Who || a.Created != lock.Info.Created) {
+		res.Outcome = OutcomeRefused
+		res.Reason = fmt.Sprintf("the lock holding this ID is not the one approved: approved who %q created %q, now who %q created %q; nothing removed",
+			a.Who, a.Created, lock.Info.Who, lock.Info.Created)
+		return res
+	}
 	v := u.Classifier.Classify(ctx, lock, recordsOf[lock.LockPath])
 	res.Evidence = v.Evidence
 	if v.Status != StatusStale {
@@ -155,7 +171,7 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 // run can see, most likely a typo, and nothing proves otherwise.
 func (u *Unlocker) notHeld(a Approved, res UnlockResult) UnlockResult {
 	switch {
-	case a.Path != "" && strings.HasPrefix(a.Path, u.LockPathPrefix):
+	case a.Path != "" && UnderPrefix(a.Path, u.LockPathPrefix):
 		res.Outcome, res.Reason = OutcomeAlreadyGone, fmt.Sprintf("no lock holds this ID any more, and it held state %s at approval: it was already released", a.Path)
 	case a.Path != "":
 		res.Outcome = OutcomeNotFound

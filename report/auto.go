@@ -13,12 +13,12 @@ import (
 func AutoUnlockOutputs(results []lockcheck.UnlockResult) []Pair {
 	var ids []string
 	for _, r := range results {
-		if r.Outcome == lockcheck.OutcomeRemoved {
+		if r.Outcome == lockcheck.OutcomeRemoved && lockcheck.ValidLockID(r.ID) {
 			ids = append(ids, r.ID)
 		}
 	}
 	return []Pair{
-		{"AUTO_UNLOCKED_LOCK_IDS", strings.Join(ids, ",")},
+		{"AUTO_UNLOCKED_LOCK_IDS", idList(ids)},
 		{"AUTO_UNLOCKED_COUNT", strconv.Itoa(len(ids))},
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -32,14 +31,25 @@ type LockDetail struct {
 	ParseProblem string   `json:"parse_problem,omitempty"`
 }
 
-// approvableID is what a Terraform lock ID looks like (a UUID) with room
-// for other tools; anything else (commas, spaces, control characters) can
-// not travel safely in the comma-separated LOCK_IDS list.
-var approvableID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
-
-// Approvable reports whether a stale lock's ID can be put up for approval.
+// Approvable reports whether a stale lock's ID can be put up for approval:
+// only an ID lockcheck.ValidLockID accepts (no comma, space, quote or
+// control character) travels in the comma-separated LOCK_IDS list.
 func Approvable(v lockcheck.Verdict) bool {
-	return v.Status == lockcheck.StatusStale && approvableID.MatchString(v.Lock.ID())
+	return v.Status == lockcheck.StatusStale && lockcheck.ValidLockID(v.Lock.ID())
+}
+
+// idList joins the IDs that pass lockcheck.ValidLockID, the check LOCK_IDS
+// passes, for every comma-separated ID output: an ID read from a table
+// (hostile content) never reaches a caller's script unchecked. The full
+// record of every ID is in the JSON details outputs.
+func idList(ids []string) string {
+	safe := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if lockcheck.ValidLockID(id) {
+			safe = append(safe, id)
+		}
+	}
+	return strings.Join(safe, ",")
 }
 
 // Details converts verdicts to LOCK_DETAILS elements.
@@ -92,7 +102,7 @@ func DetectOutputs(det *lockcheck.Detection) ([]Pair, error) {
 		{"STALE_LOCKS_FOUND", strconv.FormatBool(len(stale) > 0)},
 		{"ACTIVE_LOCKS_FOUND", strconv.FormatBool(len(active) > 0)},
 		{"LOCK_COUNT", strconv.Itoa(len(det.Verdicts))},
-		{"LOCK_IDS", strings.Join(ids, ",")},
+		{"LOCK_IDS", idList(ids)},
 		{"LOCK_DETAILS", details},
 	}, nil
 }

@@ -27,9 +27,9 @@ func UnlockOutputs(results []lockcheck.UnlockResult) ([]Pair, error) {
 		return nil, err
 	}
 	return []Pair{
-		{"UNLOCKED_LOCK_IDS", strings.Join(unlocked, ",")},
-		{"REFUSED_LOCK_IDS", strings.Join(refused, ",")},
-		{"ALREADY_RELEASED_LOCK_IDS", strings.Join(gone, ",")},
+		{"UNLOCKED_LOCK_IDS", idList(unlocked)},
+		{"REFUSED_LOCK_IDS", idList(refused)},
+		{"ALREADY_RELEASED_LOCK_IDS", idList(gone)},
 		{"UNLOCK_DETAILS", details},
 	}, nil
 }
