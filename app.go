@@ -371,7 +371,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 		return exitFailure, err
 	}
 	cl := a.classifier()
-	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 	var det *lockcheck.Detection
 	if a.cfg.WaitForActive > 0 && a.cfg.FailOnActive {
 		det, err = d.DetectWaiting(ctx, lockcheck.DefaultWaitPolicy(a.cfg.WaitForActive), func(det *lockcheck.Detection, left time.Duration) {
@@ -392,7 +392,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 		if probs := det.APIProblems(); len(probs) > 0 && len(det.Stale()) > 0 {
 			a.warnf("auto-unlock removed nothing: GitHub could not be asked about every lock, so every stale lock waits for a person")
 		}
-		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 		if auto, err = lockcheck.AutoUnlock(ctx, u, det); err != nil {
 			return exitFailure, err
 		}
@@ -407,6 +407,8 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
 		return exitFailure, err
 	}
+	a.notHeldFor(det)
+	a.notify(ctx, det, auto)
 	for _, r := range auto {
 		if r.Err != nil {
 			return exitFailure, fmt.Errorf("auto-unlock of lock %s failed: %w", r.ID, r.Err)
@@ -484,7 +486,7 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	u := &lockcheck.Unlocker{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix}
+	u := &lockcheck.Unlocker{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 	results, err := u.Unlock(ctx, a.cfg.Approved)
 	if err != nil {
 		return exitFailure, err
