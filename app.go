@@ -366,6 +366,7 @@ func (a *app) classifier() *lockcheck.Classifier {
 }
 
 func (a *app) detect(ctx context.Context) (int, error) {
+	a.maskSecrets()
 	stores, err := a.stores(ctx)
 	if err != nil {
 		return exitFailure, err
