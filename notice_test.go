@@ -245,3 +245,36 @@ func TestNotifyWebhookInputHidesItsValue(t *testing.T) {
 	_, err = loadConfig([]string{"detect", "--hold-locks", "ok@*\n[bad"}, envFunc(nil), io.Discard)
 	assert.ErrorContains(t, err, `--hold-locks "[bad" is not a valid pattern (syntax error in pattern): write one Go path.Match pattern per line`)
 }
+
+func TestConfigReadsThePullRequestFromTheEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "pr.json")
+	require.NoError(t, os.WriteFile(good, []byte(`{"number":42,"pull_request":{"number":42}}`), 0o644))
+	push := filepath.Join(dir, "push.json")
+	require.NoError(t, os.WriteFile(push, []byte(`{"ref":"refs/heads/main"}`), 0o644))
+	cases := []struct {
+		name, event, path, mode string
+		pr                      int
+		problem                 string
+	}{
+		{"pull_request", "pull_request", good, "auto", 42, ""},
+		{"pull_request_target", "pull_request_target", good, "on", 42, ""},
+		{"off reads nothing", "pull_request", good, "off", 0, ""},
+		{"a push is no pull request", "push", good, "auto", 0, ""},
+		{"a payload without the number", "pull_request", push, "auto", 0, "the event payload names no pull request (pull_request.number)"},
+		{"no payload", "pull_request", "", "auto", 0, "GITHUB_EVENT_PATH is not set"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_MODE": "detect", "INPUT_PR-COMMENT": c.mode,
+				"GITHUB_EVENT_NAME": c.event, "GITHUB_EVENT_PATH": c.path, "GITHUB_REPOSITORY": "octo/infra", "GITHUB_RUN_ID": "5"}
+			cfg, err := loadConfig(nil, envFunc(env), io.Discard)
+			require.NoError(t, err)
+			assert.Equal(t, c.pr, cfg.Notice.PR)
+			assert.Equal(t, c.problem, cfg.Notice.EventProblem)
+			assert.Equal(t, "https://github.com/octo/infra/actions/runs/5", cfg.Notice.RunURL)
+		})
+	}
+}
