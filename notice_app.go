@@ -75,7 +75,7 @@ func (a *app) prComment(ctx context.Context, det *lockcheck.Detection) {
 	res, err := pc.Post(ctx, a.cfg.Repository, n.PR, marker, func(previous string) string {
 		return report.PRNotice{
 			Marker: marker, Now: a.now(), Verdicts: det.Verdicts, Previous: report.ParsePRNoticeStates(previous),
-			RunURL: n.RunURL, AutoUnlock: a.cfg.AutoUnlock == "definitive", StaleAfter: a.cfg.StaleAfter,
+			RunURL: n.RunURL, AutoUnlock: a.cfg.AutoUnlock == "definitive", StaleAfter: a.cfg.StaleAfter, OwnerJob: det.OwnerJob,
 		}.Render()
 	})
 	switch {

@@ -77,7 +77,7 @@ func TestBinaryPRCommentLifecycle(t *testing.T) {
 	assert.True(t, strings.HasPrefix(notice.Body, marker+"\n"))
 	for _, want := range []string{
 		"### 🔒 ACTIVE: bkt/app/terraform.tfstate",
-		"[run 300 of workflow terraform](https://github.com/octo/infra/actions/runs/300), started by octo-dev (in_progress, Terraform's Who: runner@&#8203;runnervm9)",
+		"[run 300 of workflow terraform, job terraform-apply](https://github.com/octo/infra/actions/runs/300), started by octo-dev (in_progress, Terraform's Who: runner@&#8203;runnervm9)",
 		"- **Operation:** OperationTypeApply",
 		"- **Evidence:** proven: its owner is running",
 		"- **Next:** waiting for run 300 to finish",

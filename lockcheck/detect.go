@@ -14,6 +14,8 @@ type Detection struct {
 	Records int
 	// Skipped counts items passed over, by kind, over all stores.
 	Skipped map[string]int
+	// recordsByPath keeps the run records read, for OwnerJob.
+	recordsByPath map[string][]RunRecord
 }
 
 // Stale returns the stale verdicts.
@@ -67,6 +69,7 @@ func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
 	det := &Detection{Records: len(records), Skipped: skipped}
 	d.Classifier.Prefetch(ctx, locks, records)
 	byPath := recordsByPath(records)
+	det.recordsByPath = byPath
 	for _, l := range locks {
 		det.Verdicts = append(det.Verdicts, classifyOrHold(ctx, d.Classifier, d.Holds, l, byPath[l.LockPath]))
 	}

@@ -32,6 +32,9 @@ type PRNotice struct {
 	AutoUnlock bool
 	// StaleAfter is the age after which a lock with no owner is stale.
 	StaleAfter time.Duration
+	// OwnerJob names the owning run's job that took a lock (from its run
+	// record; Detection.OwnerJob); nil or "" leaves the job out.
+	OwnerJob func(lockcheck.Verdict) string
 }
 
 // PRNoticeStates is the hidden record the comment keeps: per state path,
@@ -173,7 +176,11 @@ func blockedHeadline(blocking []lockcheck.Verdict) string {
 func (n PRNotice) writeLock(b *strings.Builder, v lockcheck.Verdict) {
 	l := v.Lock
 	fmt.Fprintf(b, "### %s: %s\n\n", statusBadge(v.Status), Mention(clip(l.LockPath)))
-	fmt.Fprintf(b, "- **Held by:** %s\n", holder(v))
+	job := ""
+	if n.OwnerJob != nil {
+		job = n.OwnerJob(v)
+	}
+	fmt.Fprintf(b, "- **Held by:** %s\n", holder(v, job))
 	since := "unknown"
 	if !l.Created.IsZero() {
 		since = stamp(l.Created)
@@ -190,7 +197,7 @@ func (n PRNotice) writeLock(b *strings.Builder, v lockcheck.Verdict) {
 
 // holder names who holds the lock: the owning run (a link with its
 // workflow, job and the person who started it), else the lock's Who.
-func holder(v lockcheck.Verdict) string {
+func holder(v lockcheck.Verdict, job string) string {
 	who := Mention(clip(v.Lock.Info.Who))
 	o := v.Owner
 	if o == nil || o.ID == 0 {
@@ -200,8 +207,8 @@ func holder(v lockcheck.Verdict) string {
 	if o.Workflow != "" {
 		label += " of workflow " + o.Workflow
 	}
-	if len(o.Jobs) == 1 && o.Jobs[0].Name != "" {
-		label += ", job " + o.Jobs[0].Name
+	if job != "" {
+		label += ", job " + job
 	}
 	run := Mention(label)
 	if u := safeURL(o.URL); u != "" {

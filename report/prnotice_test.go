@@ -40,7 +40,13 @@ func staleVerdict() lockcheck.Verdict {
 
 func notice(vs []lockcheck.Verdict, prev PRNoticeStates, now time.Time) PRNotice {
 	return PRNotice{Marker: PRNoticeMarker("terraform", "locks"), Now: now, Verdicts: vs, Previous: prev,
-		RunURL: "https://github.com/octo/infra/actions/runs/4200", StaleAfter: 30 * time.Minute}
+		RunURL: "https://github.com/octo/infra/actions/runs/4200", StaleAfter: 30 * time.Minute,
+		OwnerJob: func(v lockcheck.Verdict) string {
+			if v.Owner != nil && v.Owner.ID == 4100 {
+				return "terraform-apply"
+			}
+			return ""
+		}}
 }
 
 // The comment through its life: an active lock, then a stale one beside
