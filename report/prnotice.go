@@ -91,7 +91,7 @@ func (n PRNotice) Render() string {
 	now := n.Now.UTC()
 	states := PRNoticeStates{}
 	for _, v := range blocking {
-		states[v.Lock.LockPath] = ""
+		states[stateKey(v.Lock.LockPath)] = ""
 	}
 	var cleared []string
 	for path, since := range n.Previous {
@@ -153,6 +153,10 @@ func (n PRNotice) Render() string {
 	b.WriteString("<sub>Written by tfstate-guard, and updated in place on every check of this pull request.</sub>\n")
 	return b.String()
 }
+
+// stateKey is a state path as the hidden list keeps it: JSON holds UTF-8
+// only, so invalid bytes are replaced the same way on every run.
+func stateKey(path string) string { return strings.ToValidUTF8(path, "\uFFFD") }
 
 func blockedHeadline(blocking []lockcheck.Verdict) string {
 	active, stale := 0, 0
