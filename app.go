@@ -375,8 +375,13 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 	var det *lockcheck.Detection
 	if a.cfg.WaitForActive > 0 && a.cfg.FailOnActive {
+		told := false
 		det, err = d.DetectWaiting(ctx, lockcheck.DefaultWaitPolicy(a.cfg.WaitForActive), func(det *lockcheck.Detection, left time.Duration) {
 			fmt.Fprintln(a.stderr, report.Terminal(lockcheck.WaitingFor(det, left)))
+			if !told { // the pull request hears who blocks it before the wait, not after
+				told = true
+				a.prComment(ctx, det)
+			}
 		})
 		if err != nil && ctx.Err() != nil {
 			return exitFailure, fmt.Errorf("cancelled while waiting for active locks (wait-for-active %s): nothing was removed", a.cfg.WaitForActive)

@@ -278,3 +278,40 @@ func TestConfigReadsThePullRequestFromTheEvent(t *testing.T) {
 		})
 	}
 }
+
+// With wait-for-active the pull request hears who blocks it when the wait
+// starts; when the run ends and releases the lock, the same comment says
+// the state is clear.
+func TestBinaryPRCommentBeforeWaiting(t *testing.T) {
+	t.Parallel()
+	srv, ddb, table := lockTable(t)
+	const path = "bkt/app/terraform.tfstate"
+	now := time.Now().UTC()
+	put(t, ddb, table, map[string]string{"LockID": path, "Info": info("held-1", path, "runner@runnervm9", now.Add(-40*time.Minute))})
+	require.NoError(t, lockcheck.WriteRunRecord(context.Background(), ddb, table, lockcheck.RunRecord{LockPath: path, Repository: "octo/infra",
+		RunID: 300, RunAttempt: 1, Job: "terraform-apply", RunnerName: "GitHub Actions 300", Host: "runnervm9", HostExclusive: true, Written: now.Add(-41 * time.Minute)}))
+	gh, comments, api := githubWithComments(t)
+	gh.SetAttempt("octo/infra", 300, 1, "in_progress", "")
+	first := make(chan string, 1)
+	go func() {
+		var firstBody string
+		defer func() { first <- firstBody }()
+		deadline := time.Now().Add(time.Minute)
+		for len(comments.On("octo/infra", 5)) == 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if cs := comments.On("octo/infra", 5); len(cs) > 0 {
+			firstBody = cs[0].Body
+		}
+		deleteLock(t, ddb, table, path)
+		gh.End("octo/infra", 300, 1, "success", "GitHub Actions 300", time.Now())
+	}()
+	rn := newRunner(t, srv, append(prEvent(t, 5), "GITHUB_API_URL="+api)...)
+	code := rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok",
+		"fail-on-active": "true", "wait-for-active": "2m"})
+	require.Equal(t, exitOK, code, rn.Stdout)
+	assert.Contains(t, <-first, "### 🔒 ACTIVE: bkt/app/terraform.tfstate", "the comment came before the wait ended")
+	cs := comments.On("octo/infra", 5)
+	require.Len(t, cs, 1)
+	assert.Contains(t, cs[0].Body, "## ✅ Terraform state locks: clear")
+}
