@@ -287,16 +287,12 @@ func commentJSON(cm Comment) map[string]any {
 		userType, userID = "User", 583231
 	}
 	return map[string]any{
-		"id":       cm.ID,
-		"node_id":  base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("012:IssueComment%d", cm.ID))),
-		"url":      fmt.Sprintf("https://api.github.com/repos/%s/issues/comments/%d", cm.Repo, cm.ID),
-		"html_url": fmt.Sprintf("https://github.com/%s/pull/%d#issuecomment-%d", cm.Repo, cm.Issue, cm.ID),
-		"body":     cm.Body,
-		"user": map[string]any{
-			"login": cm.Login, "id": userID, "node_id": "MDM6Qm90NDE4OTgyODI=", "type": userType, "site_admin": false,
-			"avatar_url": "https://avatars.githubusercontent.com/in/15368?v=4", "gravatar_id": "",
-			"url": "https://api.github.com/users/" + url.PathEscape(cm.Login), "html_url": "https://github.com/apps/github-actions",
-		},
+		"id":                       cm.ID,
+		"node_id":                  base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("012:IssueComment%d", cm.ID))),
+		"url":                      fmt.Sprintf("https://api.github.com/repos/%s/issues/comments/%d", cm.Repo, cm.ID),
+		"html_url":                 fmt.Sprintf("https://github.com/%s/pull/%d#issuecomment-%d", cm.Repo, cm.Issue, cm.ID),
+		"body":                     cm.Body,
+		"user":                     userJSON(cm.Login, userID, userType),
 		"created_at":               cm.CreatedAt.Format(time.RFC3339),
 		"updated_at":               cm.UpdatedAt.Format(time.RFC3339),
 		"issue_url":                fmt.Sprintf("https://api.github.com/repos/%s/issues/%d", cm.Repo, cm.Issue),
@@ -313,4 +309,28 @@ func forbidden(w http.ResponseWriter, doc string) {
 func methodNotAllowed(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusNotFound)
 	fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}`)
+}
+
+// userJSON is a simple-user object with every field the schema requires.
+func userJSON(login string, id int, kind string) map[string]any {
+	api := "https://api.github.com/users/" + url.PathEscape(login)
+	html := "https://github.com/" + url.PathEscape(login)
+	if kind == "Bot" {
+		html = "https://github.com/apps/" + url.PathEscape(strings.TrimSuffix(login, "[bot]"))
+	}
+	return map[string]any{
+		"login": login, "id": id, "node_id": base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("04:User%d", id))),
+		"avatar_url": fmt.Sprintf("https://avatars.githubusercontent.com/u/%d?v=4", id), "gravatar_id": "",
+		"url": api, "html_url": html,
+		"followers_url":       api + "/followers",
+		"following_url":       api + "/following{/other_user}",
+		"gists_url":           api + "/gists{/gist_id}",
+		"starred_url":         api + "/starred{/owner}{/repo}",
+		"subscriptions_url":   api + "/subscriptions",
+		"organizations_url":   api + "/orgs",
+		"repos_url":           api + "/repos",
+		"events_url":          api + "/events{/privacy}",
+		"received_events_url": api + "/received_events",
+		"type":                kind, "site_admin": false,
+	}
 }
