@@ -24,7 +24,7 @@ var outputs = []struct{ Name, Help string }{
 	{"ACTIVE_LOCKS_FOUND", "detect: true when a live lock was found (Terraform must wait)."},
 	{"LOCK_COUNT", "detect: number of locks still held (after any auto-unlock)."},
 	{"LOCK_IDS", "detect: comma-separated Terraform lock IDs of the stale locks: the approval list for unlock."},
-	{"LOCK_DETAILS", "detect: JSON array, one object per lock (lock_id, lock_path, sources, who, operation, version, created, age_seconds, status, rule, evidence (definitive, circumstantial or none), reason, owner_run_url)."},
+	{"LOCK_DETAILS", "detect: JSON array, one object per lock (lock_id, lock_path, sources, who, operation, version, created, age_seconds, status (ACTIVE, STALE or HELD), rule, evidence (definitive, circumstantial or none), reason, owner_run_url)."},
 	{"HELD_LOCKS_FOUND", "detect: true when a lock held on purpose (hold-locks) was found: Terraform cannot lock that state, and nothing removes or waits for it."},
 	{"HELD_LOCK_IDS", "detect: comma-separated lock IDs of the locks held on purpose (never offered for approval)."},
 	{"AUTO_UNLOCKED_LOCK_IDS", "detect with auto-unlock: IDs of the stale locks removed without approval (owner proven gone)."},
