@@ -71,7 +71,11 @@ func (a *app) prComment(ctx context.Context, det *lockcheck.Detection) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 	defer cancel()
-	marker := report.PRNoticeMarker(n.Workflow, firstNonEmpty(a.cfg.LockTable, a.cfg.StateBucket))
+	scope := ""
+	if a.cfg.LockIDPrefix != "" || a.cfg.StatePrefix != "" {
+		scope = a.cfg.LockIDPrefix + "\x00" + a.cfg.StatePrefix
+	}
+	marker := report.PRNoticeMarker(n.Workflow, firstNonEmpty(a.cfg.LockTable, a.cfg.StateBucket), scope)
 	res, err := pc.Post(ctx, a.cfg.Repository, n.PR, marker, func(previous string) string {
 		return report.PRNotice{
 			Marker: marker, Now: a.now(), Verdicts: det.Verdicts, Previous: report.ParsePRNoticeStates(previous),

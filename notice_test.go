@@ -73,7 +73,7 @@ func TestBinaryPRCommentLifecycle(t *testing.T) {
 	require.Len(t, cs, 2, rn.Stdout)
 	notice := cs[1]
 	assert.Equal(t, "github-actions[bot]", notice.Login)
-	marker := report.PRNoticeMarker("terraform", table)
+	marker := report.PRNoticeMarker("terraform", table, "")
 	assert.True(t, strings.HasPrefix(notice.Body, marker+"\n"))
 	for _, want := range []string{
 		"### 🔒 ACTIVE: bkt/app/terraform.tfstate",

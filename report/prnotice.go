@@ -49,9 +49,17 @@ const (
 )
 
 // PRNoticeMarker is the hidden first line of the comment for a workflow
-// and a lock table. The names are hashed: a workflow name is free text.
-func PRNoticeMarker(workflow, table string) string {
-	return fmt.Sprintf("<!-- tfstate-guard:pr-notice:%s -->", shortHash(workflow+"\x00"+table))
+// and a lock table. scope is the part of the table this detect reads
+// (lock-id-prefix, state-prefix; "" for all of it): jobs of one workflow
+// that each check one state (a matrix) keep a comment each, and none marks
+// clear a state it did not read. The names are hashed: a workflow name is
+// free text.
+func PRNoticeMarker(workflow, table, scope string) string {
+	key := workflow + "\x00" + table
+	if scope != "" {
+		key += "\x00" + scope
+	}
+	return fmt.Sprintf("<!-- tfstate-guard:pr-notice:%s -->", shortHash(key))
 }
 
 const statesPrefix = "<!-- tfstate-guard:states "

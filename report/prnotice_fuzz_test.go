@@ -26,7 +26,7 @@ func FuzzPRNotice(f *testing.F) {
 		a := lockcheck.Verdict{Lock: lockcheck.Lock{LockPath: path + "/2", Info: lockcheck.Info{ID: "id-2", Who: op}},
 			Status: lockcheck.StatusActive, Evidence: lockcheck.EvidenceDefinitive, Reason: op,
 			Owner: &lockcheck.RunState{ID: 5, Status: "in_progress", Workflow: who, Actor: actor, URL: "https://github.com/o/r/actions/runs/5"}}
-		marker := PRNoticeMarker("wf", "t")
+		marker := PRNoticeMarker("wf", "t", "")
 		body := PRNotice{Marker: marker, Now: now, Verdicts: []lockcheck.Verdict{v, a}, Previous: PRNoticeStates{path + "/old": ""},
 			RunURL: "https://github.com/o/r/actions/runs/9", OwnerJob: func(lockcheck.Verdict) string { return actor }}.Render()
 		if !strings.HasPrefix(body, marker+"\n") || strings.Count(body, "<!-- tfstate-guard:pr-notice:") != 1 {

@@ -39,7 +39,7 @@ func staleVerdict() lockcheck.Verdict {
 }
 
 func notice(vs []lockcheck.Verdict, prev PRNoticeStates, now time.Time) PRNotice {
-	return PRNotice{Marker: PRNoticeMarker("terraform", "locks"), Now: now, Verdicts: vs, Previous: prev,
+	return PRNotice{Marker: PRNoticeMarker("terraform", "locks", ""), Now: now, Verdicts: vs, Previous: prev,
 		RunURL: "https://github.com/octo/infra/actions/runs/4200", StaleAfter: 30 * time.Minute,
 		OwnerJob: func(v lockcheck.Verdict) string {
 			if v.Owner != nil && v.Owner.ID == 4100 {
@@ -98,9 +98,10 @@ func TestPRNoticeHostileLockContent(t *testing.T) {
 
 func TestPRNoticeMarkerPerWorkflowAndTable(t *testing.T) {
 	t.Parallel()
-	m := PRNoticeMarker("terraform", "locks")
+	m := PRNoticeMarker("terraform", "locks", "")
 	assert.Regexp(t, `^<!-- tfstate-guard:pr-notice:[0-9a-f]{12} -->$`, m)
-	assert.Equal(t, m, PRNoticeMarker("terraform", "locks"))
-	assert.NotEqual(t, m, PRNoticeMarker("terraform", "other"))
-	assert.NotEqual(t, m, PRNoticeMarker("sweep", "locks"))
+	assert.Equal(t, m, PRNoticeMarker("terraform", "locks", ""))
+	assert.NotEqual(t, m, PRNoticeMarker("terraform", "other", ""))
+	assert.NotEqual(t, m, PRNoticeMarker("sweep", "locks", ""))
+	assert.NotEqual(t, m, PRNoticeMarker("terraform", "locks", "bkt/app/"), "a matrix job per state keeps its own")
 }
