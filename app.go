@@ -369,16 +369,22 @@ func (a *app) classifier() *lockcheck.Classifier {
 }
 
 func (a *app) detect(ctx context.Context) (int, error) {
+	a.maskSecrets()
 	stores, err := a.stores(ctx)
 	if err != nil {
 		return exitFailure, err
 	}
 	cl := a.classifier()
-	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+	d := &lockcheck.Detector{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 	var det *lockcheck.Detection
 	if a.cfg.WaitForActive > 0 && a.cfg.FailOnActive {
+		told := false
 		det, err = d.DetectWaiting(ctx, lockcheck.DefaultWaitPolicy(a.cfg.WaitForActive), func(det *lockcheck.Detection, left time.Duration) {
 			fmt.Fprintln(a.stderr, report.Terminal(lockcheck.WaitingFor(det, left)))
+			if !told { // the pull request hears who blocks it before the wait, not after
+				told = true
+				a.prComment(ctx, det)
+			}
 		})
 		if err != nil && ctx.Err() != nil {
 			return exitFailure, fmt.Errorf("cancelled while waiting for active locks (wait-for-active %s): nothing was removed", a.cfg.WaitForActive)
@@ -400,7 +406,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 					v.Lock.ID(), v.Lock.LockPath, v.APIProblem)
 			}
 		}
-		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix}
+		u := &lockcheck.Unlocker{Stores: stores, Classifier: cl, LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 		if auto, err = lockcheck.AutoUnlock(ctx, u, det); err != nil {
 			return exitFailure, err
 		}
@@ -415,6 +421,8 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
 		return exitFailure, err
 	}
+	a.notHeldFor(det)
+	a.notify(ctx, det, auto)
 	for _, r := range auto {
 		if r.Err != nil {
 			return exitFailure, fmt.Errorf("auto-unlock of lock %s failed: %w", r.ID, r.Err)
@@ -492,7 +500,7 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 	if err != nil {
 		return exitFailure, err
 	}
-	u := &lockcheck.Unlocker{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix}
+	u := &lockcheck.Unlocker{Stores: stores, Classifier: a.classifier(), LockPathPrefix: a.cfg.LockIDPrefix, Holds: a.cfg.Holds}
 	results, err := u.Unlock(ctx, a.cfg.Approved)
 	if err != nil {
 		return exitFailure, err

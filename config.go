@@ -51,6 +51,11 @@ type Config struct {
 	AutoUnlock string
 	// WaitForActive bounds how long detect waits for active locks (0: not).
 	WaitForActive time.Duration
+	// Holds are the hold-locks patterns (detect, unlock).
+	Holds lockcheck.Holds
+	// Notice is where detect tells people who holds a lock (pr-comment,
+	// notify-webhook); see notice_config.go.
+	Notice NoticeConfig
 
 	GitHubToken  string
 	GitHubAPIURL string
@@ -365,6 +370,11 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 				cfg.WaitForActive = d
 			}
 		}
+	}
+
+	cfg.fillHolds(s, bad)
+	if cfg.Mode == ModeDetect {
+		cfg.fillNotice(s, getenv, bad)
 	}
 
 	cfg.GitHubToken = s["github-token"]

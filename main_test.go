@@ -259,7 +259,7 @@ func TestBinaryHostileLockContent(t *testing.T) {
 	code := rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2"})
 	require.Equal(t, exitOK, code, rn.Stdout)
 	out := rn.Outputs()
-	assert.Len(t, out, 5, "exactly the five outputs: %v", out)
+	assert.Len(t, out, 7, "exactly the seven outputs: %v", out)
 	assert.Equal(t, "true", out["STALE_LOCKS_FOUND"])
 	assert.Equal(t, "2", out["LOCK_COUNT"])
 	assert.Equal(t, "evil-1", out["LOCK_IDS"], "an ID with a comma is never offered for approval")

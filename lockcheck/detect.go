@@ -13,6 +13,8 @@ type Detection struct {
 	Records int
 	// Skipped counts items passed over, by kind, over all stores.
 	Skipped map[string]int
+	// recordsByPath keeps the run records read, for OwnerJob.
+	recordsByPath map[string][]RunRecord
 }
 
 // Stale returns the stale verdicts.
@@ -20,6 +22,9 @@ func (d *Detection) Stale() []Verdict { return d.with(StatusStale) }
 
 // Active returns the active verdicts.
 func (d *Detection) Active() []Verdict { return d.with(StatusActive) }
+
+// Held returns the verdicts of locks held on purpose (hold-locks).
+func (d *Detection) Held() []Verdict { return d.with(StatusHeld) }
 
 func (d *Detection) with(s Status) []Verdict {
 	var out []Verdict
@@ -51,6 +56,8 @@ type Detector struct {
 	// LockPathPrefix keeps only locks at or below this path, by whole
 	// segments (UnderPrefix).
 	LockPathPrefix string
+	// Holds are the hold-locks patterns, applied before any rule.
+	Holds Holds
 }
 
 // Detect reads every store and classifies every lock in it.
@@ -62,13 +69,14 @@ func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
 	det := &Detection{Records: len(records), Skipped: skipped}
 	d.Classifier.Prefetch(ctx, locks, records)
 	byPath := recordsByPath(records)
+	det.recordsByPath = byPath
 	for _, l := range locks {
-		det.Verdicts = append(det.Verdicts, d.Classifier.Classify(ctx, l, byPath[l.LockPath]))
+		det.Verdicts = append(det.Verdicts, classifyOrHold(ctx, d.Classifier, d.Holds, l, byPath[l.LockPath]))
 	}
 	sort.SliceStable(det.Verdicts, func(i, j int) bool {
 		a, b := det.Verdicts[i], det.Verdicts[j]
 		if a.Status != b.Status {
-			return a.Status == StatusActive
+			return statusRank(a.Status) < statusRank(b.Status)
 		}
 		return a.Lock.LockPath < b.Lock.LockPath
 	})
@@ -131,4 +139,16 @@ func recordsByPath(records []RunRecord) map[string][]RunRecord {
 		out[r.LockPath] = append(out[r.LockPath], r)
 	}
 	return out
+}
+
+// statusRank orders verdicts for people: what blocks now (active, then
+// held), then what waits for a person (stale).
+func statusRank(s Status) int {
+	switch s {
+	case StatusActive:
+		return 0
+	case StatusHeld:
+		return 1
+	}
+	return 2
 }

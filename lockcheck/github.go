@@ -25,6 +25,9 @@ type RunState struct {
 	Conclusion string // only when completed
 	URL        string
 	Workflow   string
+	// Actor is who started the run (actor.login); TriggeringActor who
+	// started this attempt (a re-run). For people to read, never to trust.
+	Actor, TriggeringActor string
 	// UpdatedAt is when GitHub last changed the run (or attempt).
 	UpdatedAt time.Time
 	// Jobs are the attempt's jobs, filled by Attempt for a completed
@@ -311,6 +314,9 @@ func stateOf(repository string, run *github.WorkflowRun) RunState {
 		URL:        run.GetHTMLURL(),
 		Workflow:   run.GetName(),
 		UpdatedAt:  run.GetUpdatedAt().Time,
+
+		Actor:           run.GetActor().GetLogin(),
+		TriggeringActor: run.GetTriggeringActor().GetLogin(),
 	}
 }
 

@@ -60,6 +60,8 @@ type Unlocker struct {
 	// RequireEvidence, when set, refuses a lock whose re-classification is
 	// not stale with this evidence (auto-unlock: definitive only).
 	RequireEvidence Evidence
+	// Holds are the hold-locks patterns: a lock they match is never removed.
+	Holds Holds
 }
 
 // ParseLockIDs splits comma- or newline-separated lock IDs, trimming space
@@ -151,8 +153,12 @@ func (u *Unlocker) unlockOne(ctx context.Context, a Approved, held []Lock, byPat
 			a.Who, a.Created, lock.Info.Who, lock.Info.Created)
 		return res
 	}
-	v := u.Classifier.Classify(ctx, lock, recordsOf[lock.LockPath])
+	v := classifyOrHold(ctx, u.Classifier, u.Holds, lock, recordsOf[lock.LockPath])
 	res.Evidence = v.Evidence
+	if v.Status == StatusHeld {
+		res.Outcome, res.Reason = OutcomeRefused, "the lock is "+v.Reason
+		return res
+	}
 	if v.Status != StatusStale {
 		res.Outcome, res.Reason = OutcomeRefused, "the lock is active again: "+v.Reason
 		return res

@@ -104,6 +104,8 @@ func DetectOutputs(det *lockcheck.Detection) ([]Pair, error) {
 		{"LOCK_COUNT", strconv.Itoa(len(det.Verdicts))},
 		{"LOCK_IDS", idList(ids)},
 		{"LOCK_DETAILS", details},
+		{"HELD_LOCKS_FOUND", strconv.FormatBool(len(det.Held()) > 0)},
+		{"HELD_LOCK_IDS", heldIDs(det)},
 	}, nil
 }
 
@@ -121,7 +123,13 @@ func marshalJSON(v any) (string, error) {
 
 // Headline is the one-line verdict of a detection.
 func Headline(det *lockcheck.Detection) string {
-	switch stale, active := len(det.Stale()), len(det.Active()); {
+	switch stale, active, held := len(det.Stale()), len(det.Active()), len(det.Held()); {
+	case active > 0 && held > 0:
+		return fmt.Sprintf("Active locks: blocked (%d active, %d held on purpose, %d stale)", active, held, stale)
+	case held > 0 && stale > 0:
+		return fmt.Sprintf("Held on purpose: blocked (%d held), and stale locks need approval (%d stale)", held, stale)
+	case held > 0:
+		return fmt.Sprintf("Held on purpose: blocked (%d held)", held)
 	case active > 0:
 		return fmt.Sprintf("Active locks: blocked (%d active, %d stale)", active, stale)
 	case stale > 0:
@@ -166,6 +174,7 @@ func DetectSummary(det *lockcheck.Detection, where string) string {
 		b.WriteString("Nothing holds a lock. Terraform can proceed.\n")
 		return b.String()
 	}
+	b.WriteString(heldSection(det.Held()))
 	b.WriteString(approvalNotice(det.Stale()))
 	b.WriteString("| Status | Evidence | Lock ID | State | Age | Who | Operation | Owner run | Reason |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
@@ -196,6 +205,9 @@ func DetectSummary(det *lockcheck.Detection, where string) string {
 func statusBadge(s lockcheck.Status) string {
 	if s == lockcheck.StatusActive {
 		return "🔒 ACTIVE"
+	}
+	if s == lockcheck.StatusHeld {
+		return "📌 HELD"
 	}
 	return "⚠️ STALE"
 }

@@ -11,6 +11,8 @@ import (
 // proven owner, or only the lock's age.
 func EvidenceWords(status lockcheck.Status, e lockcheck.Evidence) string {
 	switch {
+	case status == lockcheck.StatusHeld:
+		return "held on purpose: a hold-locks pattern matches it"
 	case e == lockcheck.EvidenceDefinitive && status == lockcheck.StatusStale:
 		return "proven: its owner has ended"
 	case e == lockcheck.EvidenceDefinitive:

@@ -57,6 +57,8 @@ func Annotate(a *githubactions.Action, det *lockcheck.Detection) {
 		msg := fmt.Sprintf("%s lock %s on %s (who %s): %s", v.Status, v.Lock.ID(), v.Lock.LockPath, v.Lock.Info.Who, v.Reason)
 		if v.Status == lockcheck.StatusActive {
 			a.WithFieldsMap(fields).Errorf("%s", msg)
+		} else if v.Status == lockcheck.StatusHeld {
+			a.WithFieldsMap(fields).Noticef("%s", msg)
 		} else {
 			a.WithFieldsMap(fields).Warningf("%s", msg)
 		}

@@ -246,6 +246,7 @@ func runJSON(repo string, id int64, n int, at *Attempt) map[string]any {
 		"updated_at":     updated.Format(time.RFC3339),
 		"run_started_at": updated.Add(-time.Hour).Format(time.RFC3339),
 		"repository":     map[string]any{"id": 1296269, "full_name": repo},
+		"actor":          map[string]any{"login": "octo-dev", "id": 583231, "type": "User"}, "triggering_actor": map[string]any{"login": "octo-dev", "id": 583231, "type": "User"},
 	}
 }
 
