@@ -404,7 +404,14 @@ func (a *app) detect(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	digests, err := a.checkDigests(ctx, det)
+	if err != nil {
+		return exitFailure, err
+	}
 	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
+		return exitFailure, err
+	}
+	if err := a.reportDigests(digests); err != nil {
 		return exitFailure, err
 	}
 	for _, r := range auto {
@@ -419,7 +426,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 		}
 		return exitBlocked, fmt.Errorf("%d active lock(s) found%s: a live Terraform run holds the state; wait for it to finish (%s)", len(det.Active()), wait, a.cfg.setting("fail-on-active", "true"))
 	}
-	return exitOK, nil
+	return a.digestVerdict(digests)
 }
 
 func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult, askedGitHub bool) (err error) {
@@ -480,6 +487,9 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 }
 
 func (a *app) unlock(ctx context.Context) (int, error) {
+	if len(a.cfg.Approved) == 0 {
+		return a.repairDigests(ctx) // repair-digests alone
+	}
 	stores, err := a.stores(ctx)
 	if err != nil {
 		return exitFailure, err
@@ -511,7 +521,9 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 			return exitFailure, err
 		}
 	}
-	return unlockVerdict(results, a.cfg)
+	code, verr := unlockVerdict(results, a.cfg)
+	rcode, rerr := a.repairDigests(ctx)
+	return mergeVerdicts(code, verr, rcode, rerr)
 }
 
 // unlockVerdict is unlock's exit code and closing message: an AWS failure
