@@ -176,6 +176,9 @@ func newBudget(limit int64) *budget {
 	return b
 }
 
+// exhausted reports whether nothing more may be read.
+func (b *budget) exhausted() bool { return b.limited && b.left.Load() <= 0 }
+
 // take accounts n bytes read; it fails once the bound is passed.
 func (b *budget) take(n int) error {
 	b.used.Add(int64(n))
@@ -340,7 +343,8 @@ func (c *DigestChecker) explain(ctx context.Context, chk *DigestCheck, b *budget
 		}
 	}
 	for _, t := range lockWrites {
-		if chk.Matching == nil || t.After(chk.Matching.LastModified) {
+		// Listings give whole seconds: a lock file of the same second counts.
+		if chk.Matching == nil || !t.Before(chk.Matching.LastModified) {
 			chk.LockFileWrites++
 		}
 	}
@@ -431,6 +435,9 @@ func hashVersion(ctx context.Context, api StateAPI, bucket, key, versionID strin
 
 // readVersion is hashVersion that can also keep the bytes (for a restore).
 func readVersion(ctx context.Context, api StateAPI, bucket, key, versionID string, b *budget, keep bool) (StateVersion, bool, *s3.GetObjectOutput, error) {
+	if b.exhausted() {
+		return StateVersion{}, false, nil, ErrReadLimit
+	}
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)

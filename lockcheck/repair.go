@@ -1,11 +1,13 @@
 package lockcheck
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -202,8 +204,13 @@ func (r *DigestRepairer) restore(ctx context.Context, ap DigestApproval, res *Di
 		res.refuse("version %s has MD5 %s, not the digest %s: it is not the state the digest was written for", ap.RestoreVersion, sv.MD5, ap.Digest)
 		return
 	}
+	data, err := io.ReadAll(src.Body) // the bytes just hashed, kept in memory
+	if err != nil {
+		res.fail(err)
+		return
+	}
 	put := &s3.PutObjectInput{
-		Bucket: aws.String(bucket), Key: aws.String(key), Body: src.Body,
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data),
 		ContentLength: aws.Int64(sv.Size), ContentType: aws.String("application/json"),
 		IfNoneMatch:          aws.String("*"), // a state written meanwhile wins
 		ServerSideEncryption: src.ServerSideEncryption, SSEKMSKeyId: src.SSEKMSKeyId,
