@@ -33,7 +33,7 @@ type DigestEntry struct {
 
 // TerraformDigestError is the start of the error Terraform prints when a
 // digest does not match (after retrying for about 10 s), on every plan and apply.
-const TerraformDigestError = "Error refreshing state: state data in S3 does not have the expected content."
+const TerraformDigestError = "Error: error loading state: state data in S3 does not have the expected content."
 
 // DigestEntries converts the mismatches of a report to DIGEST_MISMATCHES.
 func DigestEntries(rep *lockcheck.DigestReport, kinds []lockcheck.StateKinds) []DigestEntry {
@@ -135,6 +135,9 @@ func DigestSummary(rep *lockcheck.DigestReport, kinds []lockcheck.StateKinds) st
 	if mm := rep.Mismatches(); len(mm) > 0 {
 		b.WriteString("Every plan and apply on these states fails, after retrying for about 10 s, with:\n\n")
 		b.WriteString("```\n" + TerraformDigestError + "\n\nThe checksum calculated for the state stored in S3 does not match the checksum\nstored in DynamoDB.\n```\n\n")
+		if rep.Count(lockcheck.DigestMissing) > 0 {
+			b.WriteString("For a missing state Terraform suggests removing the Digest value: do not; it would then see no state and plan to create everything again.\n\n")
+		}
 		b.WriteString("Approve the repair: unlock with `repair-digests` set to the DIGEST_MISMATCHES output sets each digest to the MD5 of the current state (after checking nothing changed); a missing state is restored with `restore-state-version`, never by deleting its digest.\n\n")
 		b.WriteString("| State | Status | Digest | Actual MD5 | Version | Size | Lineage / serial | Previous version | Likely cause |\n")
 		b.WriteString("|---|---|---|---|---|---|---|---|---|\n")

@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/report"
+)
+
+// digestError is what Terraform prints, on every plan and apply, when the
+// digest item does not match the state's bytes.
+const digestError = "state data in S3 does not have the expected content"
+
+// digestOf is the Digest of a state's digest item ("" when there is none).
+func (b *backend) digestOf(lockPath string) string {
+	item, ok := b.item(lockPath + "-md5")
+	if !ok {
+		return ""
+	}
+	d, _ := item["Digest"].(*types.AttributeValueMemberS)
+	if d == nil {
+		return ""
+	}
+	return d.Value
+}
+
+func (b *backend) putState(key, body string) {
+	b.t.Helper()
+	_, err := b.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key), Body: strings.NewReader(body)})
+	require.NoError(b.t, err)
+}
+
+func (g *guard) detectDigests(extra map[string]string) (int, map[string]string, []report.DigestEntry) {
+	g.b.t.Helper()
+	in := g.inputs("detect", map[string]string{"check-digests": "true", "state-bucket": g.b.bucket, "fail-on-active": "false"})
+	for k, v := range extra {
+		in[k] = v
+	}
+	code := g.Run(in)
+	out := g.Outputs()
+	var entries []report.DigestEntry
+	require.NoError(g.b.t, json.Unmarshal([]byte(out["DIGEST_MISMATCHES"]), &entries), g.Stdout)
+	return code, out, entries
+}
+
+func (g *guard) repair(extra map[string]string) (int, map[string]string) {
+	g.b.t.Helper()
+	code := g.Run(g.inputs("unlock", extra))
+	return code, g.Outputs()
+}
+
+// planFailsOnDigest runs a plan that must fail with Terraform's digest error.
+func planFailsOnDigest(t *testing.T, w *workdir) {
+	t.Helper()
+	out, err := w.run("plan", "-lock-timeout=0s", "-input=false")
+	require.Error(t, err, "plan should fail on the digest:\n%s", out)
+	require.Contains(t, out, digestError)
+	t.Logf("terraform plan failed as users see it:\n%s", out)
+}
+
+// Issue 20, done-when 1: the state edited out of band makes every plan
+// fail; detect finds it with its cause; the approved repair sets the digest,
+// and the plan succeeds on the edited state, unchanged byte for byte.
+func TestDigestEditedOutOfBandIsFoundAndRepaired(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "edited/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	orig, ok := b.object(key)
+	require.True(t, ok)
+	var buf bytes.Buffer
+	require.NoError(t, json.Indent(&buf, []byte(orig), "", "\t")) // a hand edit: same content, other bytes
+	edited := buf.String()
+	require.NotEqual(t, orig, edited)
+	b.putState(key, edited)
+	planFailsOnDigest(t, w)
+
+	g := newGuard(t, b, gh)
+	code, out, entries := g.detectDigests(map[string]string{"fail-on-digest-mismatch": "true"})
+	assert.Equal(t, 1, code, "fail-on-digest-mismatch fails the step: %s", g.Stdout)
+	assert.Equal(t, "true", out["DIGEST_MISMATCH_FOUND"])
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	e := entries[0]
+	assert.Equal(t, lockPath, e.Path)
+	assert.Equal(t, "mismatch", e.Status)
+	assert.Equal(t, b.digestOf(lockPath), e.Digest)
+	assert.Equal(t, md5hex(edited), e.ActualMD5)
+	assert.Equal(t, int64(len(edited)), e.Size)
+	assert.Equal(t, "changed-outside-terraform", e.CauseKind)
+	assert.Contains(t, e.Cause, "state changed outside Terraform at ")
+	require.NotNil(t, e.Serial)
+	require.NotNil(t, e.PreviousSerial)
+	assert.Equal(t, *e.PreviousSerial, *e.Serial)
+	assert.Equal(t, e.PreviousLineage, e.Lineage)
+	assert.Contains(t, g.Summary(), "Terraform state digests: 1 mismatch(es)")
+	assert.Contains(t, g.Summary(), digestError)
+
+	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REPAIRED_DIGESTS"])
+	assert.Contains(t, res["DIGEST_REPAIRS"], `"old_digest":"`+e.Digest+`"`)
+	assert.Contains(t, res["DIGEST_REPAIRS"], `"new_digest":"`+md5hex(edited)+`"`)
+	assert.Contains(t, res["DIGEST_REPAIRS"], `"object_version":"`+e.ObjectVersion+`"`)
+	assert.Equal(t, md5hex(edited), b.digestOf(lockPath))
+
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	now, _ := b.object(key)
+	assert.Equal(t, edited, now, "the state is unchanged byte for byte")
+}
+
+// Issue 20, done-when 2: the state object deleted with its digest left is
+// restored from the version whose MD5 equals the digest, never "repaired"
+// by deleting the digest.
+func TestDigestDeletedStateIsRestored(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "deleted/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	orig, ok := b.object(key)
+	require.True(t, ok)
+	_, err := b.s3.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(b.bucket), Key: aws.String(key)})
+	require.NoError(t, err)
+	planFailsOnDigest(t, w)
+
+	g := newGuard(t, b, gh)
+	_, out, entries := g.detectDigests(nil)
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	e := entries[0]
+	assert.Equal(t, "missing", e.Status)
+	assert.Contains(t, e.Cause, "state object missing")
+	require.NotEmpty(t, e.RestoreVersion)
+
+	// Approved without saying how: refused, the digest stays.
+	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REFUSED_DIGESTS"])
+	assert.Contains(t, g.Stdout, "restore-state-version: "+e.RestoreVersion)
+	assert.Equal(t, e.Digest, b.digestOf(lockPath), "never repaired by deleting the digest")
+
+	code, res = g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"], "restore-state-version": e.RestoreVersion})
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REPAIRED_DIGESTS"])
+	assert.Contains(t, res["DIGEST_REPAIRS"], `"restored_from":"`+e.RestoreVersion+`"`)
+	now, ok := b.object(key)
+	require.True(t, ok)
+	assert.Equal(t, orig, now, "restored byte for byte")
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+}
+
+// Issue 20, done-when 3: lock-file-only runs leave the digest behind; the
+// next run with the table fails; detect names the cause and flags the
+// leftover digest. A repair is refused while a lock-file-only apply holds
+// the state, then because that apply changed the state since detect; after
+// a fresh detect it goes through and the DynamoDB run plans.
+func TestDigestLeftByLockFileOnlyRuns(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key := "lockfile-then-table/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	table := newWorkdir(t, b, key, withDynamoDB)
+	table.mustRun("apply", "-auto-approve", "-input=false")
+	files := newWorkdir(t, b, key, withLockfile)
+	files.mustRun("apply", "-auto-approve", "-input=false") // timestamp() trigger: a new serial
+	files.mustRun("apply", "-auto-approve", "-input=false")
+	planFailsOnDigest(t, table)
+
+	g := newGuard(t, b, gh)
+	_, out, entries := g.detectDigests(nil)
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	e := entries[0]
+	assert.Equal(t, "lock-file-only-runs", e.CauseKind, e.Cause)
+	assert.Contains(t, e.Cause, "digest older than the state: written by lock-file-only runs")
+	assert.True(t, e.LeftoverDigest)
+	require.NotNil(t, e.Serial)
+	require.NotNil(t, e.PreviousSerial)
+	assert.Greater(t, *e.Serial, *e.PreviousSerial)
+	assert.Contains(t, g.Summary(), "leftover digest")
+
+	// A lock-file-only apply holds the state: the repair waits its turn.
+	held := files.applyHolding(6, lockPath, withLockfile)
+	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REFUSED_DIGESTS"])
+	assert.Contains(t, g.Stdout, "the state is locked (lock file")
+	assert.Equal(t, e.Digest, b.digestOf(lockPath))
+	held.wait(t)
+
+	// That apply wrote a new state since detect: refused again.
+	code, _ = g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Contains(t, g.Stdout, "the state changed since detect")
+	assert.Equal(t, e.Digest, b.digestOf(lockPath))
+
+	_, out, entries = g.detectDigests(nil)
+	require.Len(t, entries, 1)
+	code, _ = g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	require.Equal(t, 0, code, g.Stdout)
+	before, _ := b.object(key)
+	table.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	after, _ := b.object(key)
+	assert.Equal(t, before, after, "the state is unchanged byte for byte")
+}
+
+// Issue 20: the migration page's steps, in order (docs/migrate-to-lock-files.md):
+// DynamoDB only, then both lock methods, then lock files only, then the
+// leftover digest cleaned up with the repair. Every step's plan succeeds,
+// and after the clean-up a late run that still has dynamodb_table plans too.
+func TestMigrationToLockFilesStepByStep(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	g := newGuard(t, b, gh)
+	key := "migrate/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+
+	// Before: dynamodb_table only.
+	before := newWorkdir(t, b, key, withDynamoDB)
+	require.Equal(t, lockPath, g.setup(before, "default", 9101))
+	before.mustRun("apply", "-auto-approve", "-input=false")
+	before.mustRun("plan", "-lock-timeout=0s", "-input=false")
+
+	// Step 1: both (lock-method: both): the digest is still kept.
+	both := newWorkdir(t, b, key, withDynamoDB|withLockfile)
+	require.Equal(t, lockPath, g.setup(both, "default", 9102))
+	both.mustRun("apply", "-auto-approve", "-input=false")
+	both.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	code, out, entries := g.detectDigests(nil)
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Equal(t, "false", out["DIGEST_MISMATCH_FOUND"])
+	assert.Empty(t, entries)
+
+	// Step 2: lock files only (lock-method: s3). The digest is left behind.
+	files := newWorkdir(t, b, key, withLockfile)
+	require.Equal(t, lockPath, g.setup(files, "default", 9103))
+	files.mustRun("apply", "-auto-approve", "-input=false")
+	files.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	_, out, entries = g.detectDigests(nil)
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	assert.True(t, entries[0].LeftoverDigest)
+
+	// Step 3: clean up the leftover digest with the approved repair.
+	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REPAIRED_DIGESTS"])
+	files.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	before.mustRun("plan", "-lock-timeout=0s", "-input=false") // a late run with the table
+	_, out, _ = g.detectDigests(nil)
+	assert.Equal(t, "false", out["DIGEST_MISMATCH_FOUND"])
+	_, ok := b.item(lockPath + "-md5")
+	assert.True(t, ok, "the digest item is repaired, not deleted")
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
