@@ -17,8 +17,8 @@ func digestFixture() (*lockcheck.DigestReport, []lockcheck.StateKinds) {
 	rep := &lockcheck.DigestReport{BytesRead: 4096, ReadLimit: 1 << 30, Checks: []lockcheck.DigestCheck{
 		{LockPath: "b/ok.tfstate", Digest: "aa", Status: lockcheck.DigestOK},
 		{LockPath: "b/edited.tfstate", Digest: "0cc175b9c0f1b6a831c399e269772661", Status: lockcheck.DigestMismatch,
-			Current:  lockcheck.StateVersion{VersionID: "v2", MD5: "92eb5ffee6ae2fec3ad71c777531578f", Size: 321, LastModified: at, Lineage: "lin", Serial: 7, HasSerial: true},
-			Previous: &lockcheck.StateVersion{VersionID: "v1", Lineage: "lin", Serial: 7, HasSerial: true},
+			Current:   lockcheck.StateVersion{VersionID: "v2", MD5: "92eb5ffee6ae2fec3ad71c777531578f", Size: 321, LastModified: at, Lineage: "lin", Serial: 7, HasSerial: true},
+			Previous:  &lockcheck.StateVersion{VersionID: "v1", Lineage: "lin", Serial: 7, HasSerial: true},
 			CauseKind: lockcheck.CauseChangedOutside, Cause: "state changed outside Terraform at 2026-03-04T05:06:07Z (version v2)"},
 		{LockPath: hostile, Digest: "|dig`est|", Status: lockcheck.DigestMissing,
 			Matching:  &lockcheck.StateVersion{VersionID: "v<9>"},
@@ -74,9 +74,9 @@ func TestParseDigestMismatchesRejects(t *testing.T) {
 	for raw, want := range map[string]string{
 		`{}`: "cannot unmarshal",
 		`[{"path":"nobucket","digest":"a","status":"mismatch","object_version":"v","actual_md5":"m"}]`: "no path",
-		`[{"path":"b/k","digest":"","status":"mismatch","object_version":"v","actual_md5":"m"}]`:        "no path",
-		`[{"path":"b/k","digest":"a","status":"mismatch"}]`:                                             "no object_version and actual_md5",
-		`[{"path":"b/k","digest":"a","status":"ok"}]`:                                                   `status "ok"`,
+		`[{"path":"b/k","digest":"","status":"mismatch","object_version":"v","actual_md5":"m"}]`:       "no path",
+		`[{"path":"b/k","digest":"a","status":"mismatch"}]`:                                            "no object_version and actual_md5",
+		`[{"path":"b/k","digest":"a","status":"ok"}]`:                                                  `status "ok"`,
 	} {
 		_, err := ParseDigestMismatches(raw)
 		if assert.Error(t, err, raw) {
