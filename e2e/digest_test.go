@@ -267,3 +267,63 @@ func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// Issue 20: a rollback (an older state put back by hand) is refused unless
+// allow-state-rollback says it is meant, and then plans; another stack's
+// state put in place is refused for its lineage, and putting the right
+// state back needs no repair at all.
+func TestDigestRepairRefusesRollbackAndForeignLineage(t *testing.T) {
+	t.Parallel()
+	b, gh := newBackend(t), newFakeGitHub(t)
+	key, otherKey := "rollback/terraform.tfstate", "other-stack/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	older, _ := b.object(key)
+	w.mustRun("apply", "-auto-approve", "-input=false") // serial + 1
+	other := newWorkdir(t, b, otherKey, withDynamoDB)
+	other.mustRun("apply", "-auto-approve", "-input=false")
+	foreign, _ := b.object(otherKey)
+	g := newGuard(t, b, gh)
+	scope := map[string]string{"lock-id-prefix": lockPath}
+
+	// The older state of this stack put back: its serial went down.
+	b.putState(key, older)
+	planFailsOnDigest(t, w)
+	_, out, entries := g.detectDigests(scope)
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	assert.Equal(t, "state-rolled-back", entries[0].CauseKind, entries[0].Cause)
+	require.NotNil(t, entries[0].Serial)
+	require.NotNil(t, entries[0].PreviousSerial)
+	assert.Less(t, *entries[0].Serial, *entries[0].PreviousSerial)
+	digest := b.digestOf(lockPath)
+	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REFUSED_DIGESTS"])
+	assert.Contains(t, g.Stdout, "serial went down")
+	assert.Equal(t, digest, b.digestOf(lockPath), "a refusal writes nothing")
+
+	code, res = g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"], "allow-state-rollback": "true"})
+	require.Equal(t, 0, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REPAIRED_DIGESTS"])
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+
+	// Another stack's state in this one's place: its lineage differs.
+	b.putState(key, foreign)
+	_, out, entries = g.detectDigests(scope)
+	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	assert.NotEqual(t, entries[0].Lineage, entries[0].PreviousLineage)
+	assert.Contains(t, entries[0].Cause, "another state was put in its place")
+	digest = b.digestOf(lockPath)
+	code, res = g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
+	assert.Equal(t, 1, code, g.Stdout)
+	assert.Equal(t, lockPath, res["REFUSED_DIGESTS"])
+	assert.Contains(t, g.Stdout, "differs from the previous version's")
+	assert.Equal(t, digest, b.digestOf(lockPath))
+
+	// The right state put back matches the untouched digest again.
+	b.putState(key, older)
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	now, _ := b.object(key)
+	assert.Equal(t, older, now, "the state is unchanged byte for byte")
+}
