@@ -404,11 +404,11 @@ func (a *app) detect(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	digests, err := a.checkDigests(ctx, det)
-	if err != nil {
+	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
 		return exitFailure, err
 	}
-	if err := a.reportDetection(det, stores, auto, cl.Runs != nil); err != nil {
+	digests, err := a.checkDigests(ctx, det)
+	if err != nil {
 		return exitFailure, err
 	}
 	if err := a.reportDigests(digests); err != nil {

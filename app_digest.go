@@ -74,7 +74,14 @@ func (a *app) reportDigests(d *digestResult) error {
 
 // digestVerdict fails detect on a mismatch when fail-on-digest-mismatch asks.
 func (a *app) digestVerdict(d *digestResult) (int, error) {
-	if d == nil || !a.cfg.Digests.FailOnMismatch {
+	if d == nil {
+		return exitOK, nil
+	}
+	if failed := d.report.Failed(); len(failed) > 0 {
+		return exitFailure, fmt.Errorf("%d state(s) could not be read to check their digest (every other result was reported), first %s: %v",
+			len(failed), failed[0].LockPath, failed[0].Err)
+	}
+	if !a.cfg.Digests.FailOnMismatch {
 		return exitOK, nil
 	}
 	if n := len(d.report.Mismatches()); n > 0 {

@@ -105,8 +105,10 @@ type DigestCheck struct {
 	LockFileWrites int
 	CauseKind      string
 	Cause          string
-	// Unchecked says why Status is DigestUnchecked.
+	// Unchecked says why Status is DigestUnchecked; Err is set when the
+	// reason is a failed AWS call (not the read limit).
 	Unchecked string
+	Err       error
 }
 
 // DigestReport is every digest item checked in one detect.
@@ -251,10 +253,26 @@ func (c *DigestChecker) Check(ctx context.Context) (*DigestReport, error) {
 	}
 	wg.Wait()
 	rep.BytesRead, rep.LimitReached = b.used.Load(), b.hit.Load()
-	if err := errors.Join(errs...); err != nil {
-		return rep, err
+	// A state that could not be read is reported as not checked, so one
+	// refused GetObject does not hide every other state's result.
+	for i, err := range errs {
+		if err != nil {
+			rep.Checks[i].Status, rep.Checks[i].Unchecked, rep.Checks[i].Err = DigestUnchecked, err.Error(), err
+		}
 	}
 	return rep, nil
+}
+
+// Failed returns the checks that could not be made because AWS refused or
+// failed a call.
+func (r *DigestReport) Failed() []DigestCheck {
+	var out []DigestCheck
+	for _, c := range r.Checks {
+		if c.Err != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // SplitLockPath splits "<bucket>/<key>" (bucket names hold no "/").
@@ -393,7 +411,7 @@ func listVersions(ctx context.Context, api StateAPI, bucket, key string) ([]type
 	var locks []time.Time
 	var deletedAt time.Time
 	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
-	for {
+	for page := 0; page < maxVersionPages; page++ {
 		out, err := api.ListObjectVersions(ctx, in)
 		if err != nil {
 			return nil, nil, deletedAt, fmt.Errorf("list versions of s3://%s/%s (%s): %w", bucket, key, fixFor(err, "s3:ListBucketVersions"), err)
@@ -420,6 +438,11 @@ func listVersions(ctx context.Context, api StateAPI, bucket, key string) ([]type
 	// writes within one timestamp tick would tie on LastModified).
 	return vers, locks, deletedAt, nil
 }
+
+// maxVersionPages bounds the version listing of one state (1,000 versions
+// a page): enough history to explain a mismatch, never a walk of years of
+// lock-file versions.
+const maxVersionPages = 10
 
 // stateHeadSize is how much of a state's start is kept to read its
 // lineage and serial: Terraform writes them before the resources.

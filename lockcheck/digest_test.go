@@ -3,6 +3,7 @@ package lockcheck
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -217,6 +218,37 @@ func TestDigestCheckHashesBytesNeverTheETag(t *testing.T) {
 			assert.Equal(t, DigestMismatch, byKey["forged/terraform.tfstate"], "other bytes mismatch, whatever the ETag")
 		})
 	}
+}
+
+// denier refuses GetObject of one key, as S3 does for a role without
+// s3:GetObject on it.
+type denier struct {
+	StateAPI
+	key string
+}
+
+func (d *denier) GetObject(ctx context.Context, in *s3.GetObjectInput, opt ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	if aws.ToString(in.Key) == d.key {
+		return nil, errors.New("api error AccessDenied: Access Denied")
+	}
+	return d.StateAPI.GetObject(ctx, in, opt...)
+}
+
+func TestDigestCheckReportsAnUnreadableStateAndChecksTheRest(t *testing.T) {
+	t.Parallel()
+	f := newDigestFixture(t)
+	f.terraformWrite("open/terraform.tfstate", stateJSON("l", 1, "a"))
+	f.terraformWrite("secret/terraform.tfstate", stateJSON("l", 1, "b"))
+	c := f.checker()
+	c.S3 = &denier{StateAPI: f.s3, key: "secret/terraform.tfstate"}
+	rep, err := c.Check(context.Background())
+	require.NoError(t, err)
+	require.Len(t, rep.Failed(), 1)
+	assert.Equal(t, "secret/terraform.tfstate", rep.Failed()[0].Key)
+	assert.Equal(t, DigestUnchecked, rep.Failed()[0].Status)
+	assert.Contains(t, rep.Failed()[0].Unchecked, "needs s3:GetObject")
+	assert.Equal(t, 1, rep.Count(DigestOK))
+	assert.Empty(t, rep.Mismatches(), "an unread state is never called a mismatch")
 }
 
 func TestDigestCheckHashesAMultipartUpload(t *testing.T) {

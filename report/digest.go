@@ -132,6 +132,9 @@ func DigestSummary(rep *lockcheck.DigestReport, kinds []lockcheck.StateKinds) st
 	if rep.LimitReached {
 		fmt.Fprintf(&b, "> [!WARNING]\n> The read limit (digest-read-limit, %d bytes) was reached: %d state(s) were not checked. Raise the limit or narrow lock-id-prefix.\n\n", rep.ReadLimit, rep.Count(lockcheck.DigestUnchecked))
 	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		fmt.Fprintf(&b, "> [!WARNING]\n> %d state(s) could not be read, so their digest was not checked. First: %s: %s\n\n", len(failed), Cell(clip(failed[0].LockPath)), Cell(clip(failed[0].Unchecked)))
+	}
 	if mm := rep.Mismatches(); len(mm) > 0 {
 		b.WriteString("Every plan and apply on these states fails, after retrying for about 10 s, with:\n\n")
 		b.WriteString("```\n" + TerraformDigestError + "\n\nThe checksum calculated for the state stored in S3 does not match the checksum\nstored in DynamoDB.\n```\n\n")
@@ -211,6 +214,9 @@ func DigestTable(w io.Writer, rep *lockcheck.DigestReport) error {
 	fmt.Fprintf(w, "\nDigests: %s (%d checked, %d bytes read)\n", DigestHeadline(rep), len(rep.Checks), rep.BytesRead)
 	if rep.LimitReached {
 		fmt.Fprintf(w, "read limit of %d bytes reached: %d state(s) not checked\n", rep.ReadLimit, rep.Count(lockcheck.DigestUnchecked))
+	}
+	for _, c := range rep.Failed() {
+		fmt.Fprintf(w, "not checked: %s: %s\n", Terminal(c.LockPath), Terminal(c.Unchecked))
 	}
 	mm := rep.Mismatches()
 	if len(mm) == 0 {

@@ -23,6 +23,7 @@ func digestFixture() (*lockcheck.DigestReport, []lockcheck.StateKinds) {
 		{LockPath: hostile, Digest: "|dig`est|", Status: lockcheck.DigestMissing,
 			Matching:  &lockcheck.StateVersion{VersionID: "v<9>"},
 			CauseKind: lockcheck.CauseStateMissing, Cause: "state object missing | <b>bold</b>"},
+		{LockPath: "b/denied", Digest: "dd", Status: lockcheck.DigestUnchecked, Unchecked: "read state (needs s3:GetObject): AccessDenied <x>", Err: errors.New("AccessDenied")},
 	}}
 	kinds := lockcheck.MigrationView([]lockcheck.Verdict{{Lock: lockcheck.Lock{LockPath: "b/edited.tfstate", Sources: []lockcheck.Location{{Source: lockcheck.SourceS3}}}}}, rep)
 	return rep, kinds
