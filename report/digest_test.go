@@ -111,3 +111,33 @@ func TestRepairSummaryGolden(t *testing.T) {
 	require.NoError(t, RepairTable(&b, rs))
 	assert.Contains(t, b.String(), "refused")
 }
+
+// FuzzDigestMismatches feeds unlock's repair-digests whatever a workflow
+// output could hold: parsing never panics, and what it accepts names a
+// "<bucket>/<key>" path and a digest, and a mismatch names the version and
+// MD5 it must still find before anything is written.
+func FuzzDigestMismatches(f *testing.F) {
+	rep, kinds := digestFixture()
+	pairs, err := DigestOutputs(rep, kinds)
+	require.NoError(f, err)
+	f.Add(pairs[1].Value)
+	f.Add(`[]`)
+	f.Add(`[{"path":"b/k","status":"missing","digest":"d","restore_version":"v"}]`)
+	f.Add(`[{"path":"/k","status":"mismatch","digest":"d","object_version":"v","actual_md5":"m"}]`)
+	f.Add(`null`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		approved, err := ParseDigestMismatches(raw)
+		if err != nil {
+			return
+		}
+		for _, a := range approved {
+			_, _, ok := lockcheck.SplitLockPath(a.LockPath)
+			assert.True(t, ok, "%q", a.LockPath)
+			assert.NotEmpty(t, a.Digest)
+			if !a.Missing {
+				assert.NotEmpty(t, a.VersionID)
+				assert.NotEmpty(t, a.ActualMD5)
+			}
+		}
+	})
+}
