@@ -30,7 +30,7 @@ import (
 // Exit codes, documented in README.md.
 const (
 	exitOK      = 0 // success
-	exitBlocked = 1 // detect found live locks (fail-on-active) or unlock refused a lock
+	exitBlocked = 1 // detect found live locks (fail-on-active) or a digest mismatch (fail-on-digest-mismatch), or unlock refused a lock or a digest repair
 	exitInput   = 2 // invalid input
 	exitFailure = 3 // AWS or GitHub failure
 )
