@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,10 +50,15 @@ func (a *app) reportDigests(d *digestResult) error {
 	if d == nil {
 		return nil
 	}
-	if !a.cfg.JSON {
-		if err := report.DigestTable(a.stdout, d.report); err != nil {
+	if a.cfg.JSON {
+		// A second JSON document after LOCK_DETAILS: DIGEST_MISMATCHES.
+		js, err := json.Marshal(report.DigestEntries(d.report, d.kinds))
+		if err != nil {
 			return err
 		}
+		fmt.Fprintln(a.stdout, string(js))
+	} else if err := report.DigestTable(a.stdout, d.report); err != nil {
+		return err
 	}
 	for _, k := range d.kinds {
 		if k.LeftoverDigest {
@@ -106,7 +112,13 @@ func (a *app) repairDigests(ctx context.Context) (int, error) {
 		AllowRollback: d.AllowRollback, ReadLimit: d.ReadLimit, Who: lockWho(), Version: "tfstate-guard", Now: a.now,
 	}
 	results := r.Repair(ctx, lockcheck.RepairInput{Approved: d.Repair, Restore: d.Restore, Forget: d.Forget})
-	if err := report.RepairTable(a.stdout, results); err != nil {
+	if a.cfg.JSON {
+		js, err := report.RepairDetails(results)
+		if err != nil {
+			return exitFailure, err
+		}
+		fmt.Fprintln(a.stdout, js)
+	} else if err := report.RepairTable(a.stdout, results); err != nil {
 		return exitFailure, err
 	}
 	if a.cfg.Runner.Output != "" || a.cfg.Runner.Summary != "" {

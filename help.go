@@ -63,7 +63,7 @@ type cliFlag struct {
 // cliFlags are the command-line-only flags; every other flag is an input
 // of inputs.go.
 var cliFlags = []cliFlag{
-	{Name: "json", Help: "Print the result as JSON instead of a table. detect prints LOCK_DETAILS, unlock UNLOCK_DETAILS.", Modes: lockModes},
+	{Name: "json", Help: "Print the result as JSON instead of a table. detect prints LOCK_DETAILS (then DIGEST_MISMATCHES with --check-digests), unlock UNLOCK_DETAILS (or, then, DIGEST_REPAIRS with --repair-digests).", Modes: lockModes},
 	{Name: "debug", Help: "Show the AWS SDK's own log lines. They are hidden otherwise; in Actions RUNNER_DEBUG=1 or ACTIONS_STEP_DEBUG=true shows them.", Modes: awsModes},
 }
 

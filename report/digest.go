@@ -257,6 +257,11 @@ func repairEntries(rs []lockcheck.DigestRepair) []RepairEntry {
 	return out
 }
 
+// RepairDetails is DIGEST_REPAIRS, for --json.
+func RepairDetails(rs []lockcheck.DigestRepair) (string, error) {
+	return marshalJSON(repairEntries(rs))
+}
+
 // RepairOutputs are unlock's digest repair outputs.
 func RepairOutputs(rs []lockcheck.DigestRepair) ([]Pair, error) {
 	js, err := marshalJSON(repairEntries(rs))
