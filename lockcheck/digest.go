@@ -307,11 +307,16 @@ func (c *DigestChecker) checkOne(ctx context.Context, path, digest string, b *bu
 		chk.Status = DigestMissing
 	}
 	if err := c.explain(ctx, &chk, b); err != nil {
+		// The mismatch itself was proven from the bytes; only its history
+		// is incomplete, which the cause says.
+		if chk.Cause == "" {
+			chk.describe(time.Time{})
+		}
 		if errors.Is(err, ErrReadLimit) {
 			chk.Cause += " (the read limit stopped the search through earlier versions)"
-			return chk, nil
+		} else {
+			chk.Cause += fmt.Sprintf(" (earlier versions could not be read: %v)", err)
 		}
-		return chk, err
 	}
 	return chk, nil
 }

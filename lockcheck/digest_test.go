@@ -251,6 +251,32 @@ func TestDigestCheckReportsAnUnreadableStateAndChecksTheRest(t *testing.T) {
 	assert.Empty(t, rep.Mismatches(), "an unread state is never called a mismatch")
 }
 
+// noVersions refuses ListObjectVersions, as S3 does for a role without
+// s3:ListBucketVersions.
+type noVersions struct{ StateAPI }
+
+func (noVersions) ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+	return nil, errors.New("api error AccessDenied: Access Denied")
+}
+
+func TestDigestMismatchStandsWhenHistoryCannotBeRead(t *testing.T) {
+	t.Parallel()
+	f := newDigestFixture(t)
+	f.terraformWrite("h/terraform.tfstate", stateJSON("l", 1, "a"))
+	v := f.write("h/terraform.tfstate", stateJSON("l", 1, "b"))
+	c := f.checker()
+	c.S3 = noVersions{f.s3}
+	rep, err := c.Check(context.Background())
+	require.NoError(t, err)
+	require.Len(t, rep.Mismatches(), 1)
+	m := rep.Mismatches()[0]
+	assert.Equal(t, CauseChangedOutside, m.CauseKind)
+	assert.Contains(t, m.Cause, "(version "+v+")")
+	assert.Contains(t, m.Cause, "earlier versions could not be read")
+	assert.Contains(t, m.Cause, "needs s3:ListBucketVersions")
+	assert.Empty(t, rep.Failed())
+}
+
 func TestDigestCheckHashesAMultipartUpload(t *testing.T) {
 	t.Parallel()
 	f := newDigestFixture(t)
