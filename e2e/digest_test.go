@@ -6,6 +6,9 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -215,7 +218,40 @@ func TestDigestLeftByLockFileOnlyRuns(t *testing.T) {
 	assert.Equal(t, before, after, "the state is unchanged byte for byte")
 }
 
-// Issue 20: the migration page's steps, in order (docs/migrate-to-lock-files.md):
+// setupWorkdir is a root module whose backend file is the one setup writes
+// (backend_override.tf); backend.hcl adds only what moto needs (endpoints,
+// no credential checks), as a partial configuration.
+func setupWorkdir(t *testing.T, b *backend) *workdir {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.tf"), []byte(mainTF), 0o644))
+	hcl := fmt.Sprintf("use_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\n"+
+		"skip_metadata_api_check = true\nskip_region_validation = true\nendpoints = {\n  s3 = %q\n  dynamodb = %q\n}\n", b.srv.URL, b.srv.URL)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend.hcl"), []byte(hcl), 0o644))
+	cli := filepath.Join(dir, "empty.tfrc")
+	require.NoError(t, os.WriteFile(cli, nil, 0o644))
+	env := append(os.Environ(), b.srv.Env()...)
+	env = append(env, "TF_CLI_CONFIG_FILE="+cli, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_INPUT=0")
+	return &workdir{t: t, b: b, bin: lockfileTF, dir: dir, env: env}
+}
+
+// migrateStep runs setup with lock-method in w's directory, as the
+// migration page says, and re-initialises Terraform on the file it wrote.
+func (g *guard) migrateStep(w *workdir, key, method string, runID int64) string {
+	t := g.b.t
+	t.Helper()
+	code := g.Run(g.inputs("setup", map[string]string{
+		"state-bucket": g.b.bucket, "state-key": key, "lock-method": method, "working-directory": w.dir,
+		"skip-enforced-tls": "true", "runner-host": thisHost(t), "runner-exclusive": "true",
+	}), fmt.Sprintf("GITHUB_RUN_ID=%d", runID), "GITHUB_JOB=terraform-apply")
+	require.Equal(t, 0, code, g.Stdout)
+	file, err := os.ReadFile(filepath.Join(w.dir, "backend_override.tf"))
+	require.NoError(t, err, g.Stdout)
+	w.mustRun("init", "-input=false", "-reconfigure", "-backend-config=backend.hcl")
+	return string(file)
+}
+
+// Issue 20: the migration page's steps, in order (docs/migrate-to-lock-files.md),
+// in one root module whose backend file setup rewrites at each step:
 // DynamoDB only, then both lock methods, then lock files only, then the
 // leftover digest cleaned up with the repair. Every step's plan succeeds,
 // and after the clean-up a late run that still has dynamodb_table plans too.
@@ -225,38 +261,46 @@ func TestMigrationToLockFilesStepByStep(t *testing.T) {
 	g := newGuard(t, b, gh)
 	key := "migrate/terraform.tfstate"
 	lockPath := b.bucket + "/" + key
+	w := setupWorkdir(t, b)
+	late := newWorkdir(t, b, key, withDynamoDB) // a pipeline not yet changed
 
 	// Before: dynamodb_table only.
-	before := newWorkdir(t, b, key, withDynamoDB)
-	require.Equal(t, lockPath, g.setup(before, "default", 9101))
-	before.mustRun("apply", "-auto-approve", "-input=false")
-	before.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	file := g.migrateStep(w, key, "dynamodb", 9101)
+	require.Contains(t, file, "dynamodb_table")
+	require.NotContains(t, file, "use_lockfile")
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
 
 	// Step 1: both (lock-method: both): the digest is still kept.
-	both := newWorkdir(t, b, key, withDynamoDB|withLockfile)
-	require.Equal(t, lockPath, g.setup(both, "default", 9102))
-	both.mustRun("apply", "-auto-approve", "-input=false")
-	both.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	file = g.migrateStep(w, key, "both", 9102)
+	require.Contains(t, file, "dynamodb_table")
+	require.Contains(t, file, "use_lockfile")
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	late.mustRun("plan", "-lock-timeout=0s", "-input=false")
 	code, out, entries := g.detectDigests(nil)
 	require.Equal(t, 0, code, g.Stdout)
 	assert.Equal(t, "false", out["DIGEST_MISMATCH_FOUND"])
 	assert.Empty(t, entries)
 
 	// Step 2: lock files only (lock-method: s3). The digest is left behind.
-	files := newWorkdir(t, b, key, withLockfile)
-	require.Equal(t, lockPath, g.setup(files, "default", 9103))
-	files.mustRun("apply", "-auto-approve", "-input=false")
-	files.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	file = g.migrateStep(w, key, "s3", 9103)
+	require.NotContains(t, file, "dynamodb_table")
+	require.Contains(t, file, "use_lockfile")
+	w.mustRun("apply", "-auto-approve", "-input=false")
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
 	_, out, entries = g.detectDigests(nil)
 	require.Len(t, entries, 1, out["DIGEST_MISMATCHES"])
+	assert.Equal(t, "lock-file-only-runs", entries[0].CauseKind, entries[0].Cause)
 	assert.True(t, entries[0].LeftoverDigest)
+	planFailsOnDigest(t, late)
 
 	// Step 3: clean up the leftover digest with the approved repair.
 	code, res := g.repair(map[string]string{"repair-digests": out["DIGEST_MISMATCHES"]})
 	require.Equal(t, 0, code, g.Stdout)
 	assert.Equal(t, lockPath, res["REPAIRED_DIGESTS"])
-	files.mustRun("plan", "-lock-timeout=0s", "-input=false")
-	before.mustRun("plan", "-lock-timeout=0s", "-input=false") // a late run with the table
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+	late.mustRun("plan", "-lock-timeout=0s", "-input=false")
 	_, out, _ = g.detectDigests(nil)
 	assert.Equal(t, "false", out["DIGEST_MISMATCH_FOUND"])
 	_, ok := b.item(lockPath + "-md5")
