@@ -497,3 +497,44 @@ func TestStateIdentityReadsACutOffHead(t *testing.T) {
 	_, _, ok := stateIdentity([]byte("not json"))
 	assert.False(t, ok)
 }
+
+// lockSpy looks at the state's locks at the moment the repair writes the
+// digest.
+type lockSpy struct {
+	DigestTableAPI
+	f        *digestFixture
+	path     string
+	inTable  string
+	inBucket string
+	heldFile bool
+}
+
+func (s *lockSpy) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opt ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if key := in.Item["LockID"].(*types.AttributeValueMemberS).Value; key == s.path+DigestSuffix {
+		s.inTable, _ = getInfo(s.f.t, s.f.ddb, s.f.table, s.path)
+		s.inBucket, s.heldFile = objectBody(s.f.t, s.f.s3, s.f.bucket, strings.TrimPrefix(s.path, s.f.bucket+"/")+LockFileSuffix)
+	}
+	return s.DigestTableAPI.PutItem(ctx, in, opt...)
+}
+
+func TestDigestRepairHoldsTheLockInTerraformsFormat(t *testing.T) {
+	t.Parallel()
+	f := newDigestFixture(t)
+	key := "held/terraform.tfstate"
+	f.terraformWrite(key, stateJSON("l", 1, "a"))
+	f.write(key, stateJSON("l", 1, "b"))
+	chk := f.check()[key]
+	spy := &lockSpy{DigestTableAPI: f.ddb, f: f, path: chk.LockPath}
+	r := f.repairer()
+	r.Table = spy
+	res := r.Repair(context.Background(), RepairInput{Approved: []DigestApproval{approve(chk)}})
+	require.Equal(t, RepairDone, res[0].Outcome, res[0].Reason)
+	require.NotEmpty(t, spy.inTable, "the lock item is held while the digest is written")
+	require.True(t, spy.heldFile, "the lock file is held while the digest is written")
+	assert.Equal(t, spy.inTable, spy.inBucket, "one lock, the same Info in both places, as Terraform takes it")
+	l := ParseLock(chk.LockPath, spy.inTable, Location{})
+	assert.Empty(t, l.ParseProblem)
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, l.ID())
+	assert.Equal(t, "tester@host", l.Info.Who)
+	assert.Equal(t, chk.LockPath, l.Info.Path)
+}
