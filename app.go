@@ -30,7 +30,7 @@ import (
 // Exit codes, documented in README.md.
 const (
 	exitOK      = 0 // success
-	exitBlocked = 1 // detect found live locks (fail-on-active) or unlock refused a lock
+	exitBlocked = 1 // detect found live locks (fail-on-active) or a digest mismatch (fail-on-digest-mismatch), or unlock refused a lock or a digest repair
 	exitInput   = 2 // invalid input
 	exitFailure = 3 // AWS or GitHub failure
 )
@@ -423,6 +423,13 @@ func (a *app) detect(ctx context.Context) (int, error) {
 	}
 	a.notHeldFor(det)
 	a.notify(ctx, det, auto)
+	digests, err := a.checkDigests(ctx, det)
+	if err != nil {
+		return exitFailure, err
+	}
+	if err := a.reportDigests(digests); err != nil {
+		return exitFailure, err
+	}
 	for _, r := range auto {
 		if r.Err != nil {
 			return exitFailure, fmt.Errorf("auto-unlock of lock %s failed: %w", r.ID, r.Err)
@@ -435,7 +442,7 @@ func (a *app) detect(ctx context.Context) (int, error) {
 		}
 		return exitBlocked, fmt.Errorf("%d active lock(s) found%s: a live Terraform run holds the state; wait for it to finish (%s)", len(det.Active()), wait, a.cfg.setting("fail-on-active", "true"))
 	}
-	return exitOK, nil
+	return a.digestVerdict(digests)
 }
 
 func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store, auto []lockcheck.UnlockResult, askedGitHub bool) (err error) {
@@ -496,6 +503,9 @@ func (a *app) reportDetection(det *lockcheck.Detection, stores []lockcheck.Store
 }
 
 func (a *app) unlock(ctx context.Context) (int, error) {
+	if len(a.cfg.Approved) == 0 {
+		return a.repairDigests(ctx) // repair-digests alone
+	}
 	stores, err := a.stores(ctx)
 	if err != nil {
 		return exitFailure, err
@@ -527,7 +537,9 @@ func (a *app) unlock(ctx context.Context) (int, error) {
 			return exitFailure, err
 		}
 	}
-	return unlockVerdict(results, a.cfg)
+	code, verr := unlockVerdict(results, a.cfg)
+	rcode, rerr := a.repairDigests(ctx)
+	return mergeVerdicts(code, verr, rcode, rerr)
 }
 
 // unlockVerdict is unlock's exit code and closing message: an AWS failure

@@ -64,6 +64,9 @@ type Config struct {
 
 	Approved []lockcheck.Approved
 
+	// Digests holds the digest inputs (config_digest.go).
+	Digests DigestConfig
+
 	// RunnerHost (runner-host) and RunnerExclusive (runner-exclusive,
 	// resolved) describe where Terraform runs, for setup's run record.
 	RunnerHost      string
@@ -267,8 +270,11 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	if m == ModeDetect || m == ModeUnlock {
 		cfg.fillLocks(s, getenv, bad)
 	}
-	if m == ModeUnlock {
+	if m == ModeUnlock && (s["lock-ids"] != "" || s["repair-digests"] == "") {
 		cfg.fillApproved(s, bad)
+	}
+	if m == ModeDetect || m == ModeUnlock {
+		cfg.fillDigests(s, bad)
 	}
 	if m == ModeSetup || m == ModeBackup {
 		cfg.fillState(s, getenv, &errs, bad)

@@ -27,13 +27,15 @@ var modeHelps = map[Mode]modeHelp{
 		Summary: "List every state lock and decide whether it is ACTIVE or STALE",
 		About: "Reads every Terraform state lock (DynamoDB items and S3 .tflock objects) and decides\n" +
 			"for each whether its owner still runs (ACTIVE) or is gone (STALE), asking the GitHub\n" +
-			"API about the owning workflow run when it can and falling back to the lock's age.",
+			"API about the owning workflow run when it can and falling back to the lock's age.\n" +
+			"With --check-digests it also compares each state's digest item with the MD5 of its bytes.",
 		Example: "tfstate-guard detect --lock-table my-tf-locks --aws-profile prod",
 	},
 	ModeUnlock: {
 		Summary: "Remove approved stale locks, and nothing that changed since approval",
 		About: "Removes exactly the approved lock IDs, after reading every lock again and checking\n" +
-			"each is still stale and unchanged. A live lock is never removed.",
+			"each is still stale and unchanged. A live lock is never removed. With --repair-digests\n" +
+			"it repairs approved digest mismatches, under the state's lock, if nothing changed.",
 		Example: "tfstate-guard unlock --lock-ids 9161f8d3-91c8-c716-d20c-f2c95576c5e2 --aws-profile prod",
 	},
 	ModeBackup: {
@@ -61,7 +63,7 @@ type cliFlag struct {
 // cliFlags are the command-line-only flags; every other flag is an input
 // of inputs.go.
 var cliFlags = []cliFlag{
-	{Name: "json", Help: "Print the result as JSON instead of a table. detect prints LOCK_DETAILS, unlock UNLOCK_DETAILS.", Modes: lockModes},
+	{Name: "json", Help: "Print the result as JSON instead of a table. detect prints LOCK_DETAILS (then DIGEST_MISMATCHES with --check-digests), unlock UNLOCK_DETAILS (or, then, DIGEST_REPAIRS with --repair-digests).", Modes: lockModes},
 	{Name: "debug", Help: "Show the AWS SDK's own log lines. They are hidden otherwise; in Actions RUNNER_DEBUG=1 or ACTIONS_STEP_DEBUG=true shows them.", Modes: awsModes},
 }
 

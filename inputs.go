@@ -96,5 +96,12 @@ var inputs = []input{
 	{Name: "output", Default: "psycopg2-layer.zip", Help: "Layer zip to write.", Modes: layerOnly},
 	{Name: "index-url", Default: "https://pypi.org/simple/", Help: "Package index simple API. Credentials in the URL are sent only to that host.", Modes: layerOnly},
 	{Name: "index-token", Help: "Bearer token for a private index; masked in logs.", Modes: layerOnly},
+	{Name: "check-digests", Default: "false", Help: "Compare each state's digest item (<bucket>/<key>-md5, written by runs with dynamodb_table) with the MD5 of the state object's bytes, to find the states on which Terraform fails with \"state data in S3 does not have the expected content\". Reads state objects: needs s3:GetObject, s3:GetObjectVersion and s3:ListBucketVersions on them (state holds secrets).", Modes: detectOnly},
+	{Name: "digest-read-limit", Default: "1GiB", Help: "Bound on the state bytes read to check or repair digests, in all (bytes, or with KiB, MiB, GiB). States past it are reported as not checked.", Modes: lockModes},
+	{Name: "fail-on-digest-mismatch", Default: "false", Help: "With check-digests, fail the step (exit 1) when a digest does not match its state.", Modes: detectOnly},
+	{Name: "repair-digests", Help: "Approved digest mismatches to repair (detect's DIGEST_MISMATCHES). Each digest is set to the MD5 of the current state, under the state's lock, only if neither changed since detect.", Modes: unlockOnly},
+	{Name: "restore-state-version", Help: "For a missing state in repair-digests: the version ID to restore (its restore_version, whose MD5 equals the digest), comma- or newline-separated for several states.", Modes: unlockOnly},
+	{Name: "forget-digests", Help: "State paths (<bucket>/<key>) in repair-digests removed on purpose: their digest item is deleted. Never needed otherwise.", Modes: unlockOnly},
+	{Name: "allow-state-rollback", Default: "false", Help: "Repair a digest even when the state's lineage differs from the previous version's or its serial went down (a deliberate rollback).", Modes: unlockOnly},
 	{Name: "lock-details", Help: "Optional: detect's LOCK_DETAILS from the approved run. With it, unlock also refuses a state that was released and locked again since approval.", Modes: unlockOnly},
 }
