@@ -229,6 +229,9 @@ module "auth" {
   worker_timeout_seconds          = 60
   deletion_protection             = var.deletion_protection
   alarm_email                     = var.alarm_email
+  ses_identity_arn                = var.ses_identity_arn
+  email_from                      = var.email_from
+  email_reply_to                  = var.email_reply_to
 }
 
 data "aws_iam_policy_document" "tenant_worker" {
