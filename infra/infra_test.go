@@ -181,7 +181,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func TestModuleCallsMatchTheirModules(t *testing.T) {
 	t.Parallel()
 	root := rootConfig(t)
-	require.Len(t, root.modules, 8, "network, storage, database, auth, knowledge_base and three lambda instances")
+	require.Len(t, root.modules, 9, "network, storage, database, auth, knowledge_base and four lambda instances")
 	for _, name := range sortedKeys(root.modules) {
 		call := root.modules[name]
 		child := root.child(t, call)
@@ -435,7 +435,7 @@ func TestLambdaSourcesAndTheirSQLExist(t *testing.T) {
 		}
 		seen++
 	}
-	assert.Equal(t, 3, seen, "three Lambda functions: post_confirmation, tenant_worker, db_bootstrap")
+	assert.Equal(t, 4, seen, "four Lambda functions: post_confirmation, tenant_worker, db_bootstrap, kb_sync")
 }
 
 // TestLambdaEnvironmentsSetWhatHandlersRead: a variable a handler reads
