@@ -644,3 +644,13 @@ func TestCognitoCanSendThroughSES(t *testing.T) {
 	_, hasDefault := auth.variables["ses_identity_arn"].Body.Attributes["default"]
 	assert.True(t, hasDefault, "ses_identity_arn is optional")
 }
+func TestReadmeUsesTheS3LockFile(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	assert.NotContains(t, string(readme), "dynamodb_table=", "-backend-config dynamodb_table is deprecated since Terraform 1.11")
+	assert.Contains(t, string(readme), `-backend-config="use_lockfile=true"`)
+	for _, section := range []string{"## Upgrading the database", "## When the database is paused", "## E-mail"} {
+		assert.Contains(t, string(readme), section)
+	}
+}
