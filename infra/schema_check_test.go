@@ -234,6 +234,7 @@ func (c *schemaChecker) checkModule(files map[string][]byte) {
 			what = "data." + what
 		}
 		c.checkBody(what, mb.block.Body, mb.schema, metaArgs[mb.block.Type])
+		c.checkIgnoreChanges(what, mb.block.Body, mb.schema)
 	}
 	for _, body := range bodies {
 		c.checkReferences(body, declared, nil)
@@ -351,6 +352,28 @@ func (c *schemaChecker) checkBody(what string, body *hclsyntax.Body, s *schemaBl
 	}
 }
 
+// checkIgnoreChanges checks that lifecycle.ignore_changes names
+// attributes or blocks of the type (a misspelt name ignores nothing).
+func (c *schemaChecker) checkIgnoreChanges(what string, body *hclsyntax.Body, s *schemaBlock) {
+	for _, b := range body.Blocks {
+		if b.Type != "lifecycle" || b.Body.Attributes["ignore_changes"] == nil {
+			continue
+		}
+		a := b.Body.Attributes["ignore_changes"]
+		if hcl.ExprAsKeyword(a.Expr) == "all" {
+			continue
+		}
+		for _, tr := range a.Expr.Variables() {
+			name := tr.RootName()
+			_, isAttr := s.Attributes[name]
+			_, isBlock := s.BlockTypes[name]
+			if !isAttr && !isBlock {
+				c.problem(tr.SourceRange(), "%s: lifecycle.ignore_changes names %q, which hashicorp/aws %s does not have%s", what, name, c.schema.version, suggest(name, s))
+			}
+		}
+	}
+}
+
 // suggest names the closest argument or block type, for misspellings.
 func suggest(name string, s *schemaBlock) string {
 	best, bestDist := "", 4
@@ -412,6 +435,9 @@ func (c *schemaChecker) checkReferences(body *hclsyntax.Body, declared map[strin
 		}
 	}
 	for _, b := range body.Blocks {
+		if b.Type == "lifecycle" {
+			continue // ignore_changes names attributes, not references (checkIgnoreChanges)
+		}
 		inner := iterators
 		if b.Type == "dynamic" && len(b.Labels) == 1 {
 			inner = map[string]bool{}

@@ -121,6 +121,8 @@ func TestProviderSchemaCatchesPlantedMistakes(t *testing.T) {
 			`data.aws_region.current.name is deprecated`},
 		{"reference to an undeclared resource", fn, "aws_iam_role.this.arn", "aws_iam_role.that.arn",
 			`reference to aws_iam_role.that, which this module does not declare`},
+		{"misspelled ignore_changes", db, "ignore_changes = [engine_version,", "ignore_changes = [engine_versions,",
+			`aws_rds_cluster.this: lifecycle.ignore_changes names "engine_versions"`},
 		{"unknown resource type", db, `resource "aws_db_subnet_group" "this"`, `resource "aws_db_subnetgroup" "this"`,
 			`resource "aws_db_subnetgroup": no schema for this type`},
 	} {
