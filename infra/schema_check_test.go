@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // schemaVersions are the provider releases checked: the floor of
@@ -172,6 +173,7 @@ func checkSchema(src tfSources, schema *providerSchema) (problems []string, chec
 	for _, dir := range dirs {
 		c.checkModule(src[dir])
 	}
+	c.checkModuleCalls(src)
 	sort.Strings(c.problems)
 	return c.problems, c.checked
 }
@@ -578,4 +580,101 @@ func typeNode(raw json.RawMessage) schemaNode {
 		return typeNode(parts[1])
 	}
 	return schemaNode{}
+}
+
+// moduleInterface is what a local module offers its callers.
+type moduleInterface struct {
+	variables map[string]bool // name -> has a default
+	outputs   map[string]bool
+}
+
+func parseInterface(files map[string][]byte) moduleInterface {
+	mi := moduleInterface{variables: map[string]bool{}, outputs: map[string]bool{}}
+	for name, b := range files {
+		file, diags := hclsyntax.ParseConfig(b, name, hcl.InitialPos)
+		if diags.HasErrors() {
+			continue // reported by checkModule
+		}
+		for _, blk := range file.Body.(*hclsyntax.Body).Blocks {
+			switch {
+			case blk.Type == "variable" && len(blk.Labels) == 1:
+				mi.variables[blk.Labels[0]] = blk.Body.Attributes["default"] != nil
+			case blk.Type == "output" && len(blk.Labels) == 1:
+				mi.outputs[blk.Labels[0]] = true
+			}
+		}
+	}
+	return mi
+}
+
+// checkModuleCalls checks each local module call's arguments against the
+// module's variables (unknown ones, and required ones not set) and each
+// module.NAME.OUTPUT against the module's outputs.
+func (c *schemaChecker) checkModuleCalls(src tfSources) {
+	dirs := make([]string, 0, len(src))
+	for d := range src {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		calls := map[string]moduleInterface{}
+		var bodies []*hclsyntax.Body
+		for name, b := range src[dir] {
+			file, diags := hclsyntax.ParseConfig(b, name, hcl.InitialPos)
+			if diags.HasErrors() {
+				continue
+			}
+			body := file.Body.(*hclsyntax.Body)
+			bodies = append(bodies, body)
+			for _, blk := range body.Blocks {
+				if blk.Type != "module" || len(blk.Labels) != 1 {
+					continue
+				}
+				call := blk.Labels[0]
+				source, diags := blk.Body.Attributes["source"].Expr.Value(nil)
+				if diags.HasErrors() || !source.Type().Equals(cty.String) {
+					c.problem(blk.DefRange(), "module %q: source must be a literal string", call)
+					continue
+				}
+				target := filepath.Clean(filepath.Join(dir, source.AsString()))
+				files, ok := src[target]
+				if !ok {
+					c.problem(blk.DefRange(), "module %q: source %q is not a module directory of infra/", call, source.AsString())
+					continue
+				}
+				mi := parseInterface(files)
+				calls[call] = mi
+				for _, arg := range sortedKeys(blk.Body.Attributes) {
+					if metaArguments[arg] {
+						continue
+					}
+					if _, ok := mi.variables[arg]; !ok {
+						c.problem(blk.Body.Attributes[arg].SrcRange, "module %q: argument %q is not a variable of %s", call, arg, target)
+					}
+				}
+				for _, v := range sortedKeys(mi.variables) {
+					if !mi.variables[v] && blk.Body.Attributes[v] == nil {
+						c.problem(blk.DefRange(), "module %q: the required variable %q of %s is not set", call, v, target)
+					}
+				}
+			}
+		}
+		for _, body := range bodies {
+			attributes(body, func(a *hclsyntax.Attribute) {
+				for _, tr := range a.Expr.Variables() {
+					if tr.RootName() != "module" {
+						continue
+					}
+					call, output := attrName(tr, 1), attrName(tr, 2)
+					mi, ok := calls[call]
+					switch {
+					case !ok:
+						c.problem(tr.SourceRange(), "reference to module.%s, which %s does not call", call, dir)
+					case output != "" && !mi.outputs[output]:
+						c.problem(tr.SourceRange(), "module.%s has no output %q", call, output)
+					}
+				}
+			})
+		}
+	}
 }

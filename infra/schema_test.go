@@ -123,6 +123,12 @@ func TestProviderSchemaCatchesPlantedMistakes(t *testing.T) {
 			`reference to aws_iam_role.that, which this module does not declare`},
 		{"misspelled ignore_changes", db, "ignore_changes = [engine_version,", "ignore_changes = [engine_versions,",
 			`aws_rds_cluster.this: lifecycle.ignore_changes names "engine_versions"`},
+		{"module argument that is not a variable", "main.tf", "  enable_nat_gateway = var.enable_nat_gateway\n", "  enable_nat_gw = var.enable_nat_gateway\n",
+			`module "network": argument "enable_nat_gw" is not a variable of modules/network`},
+		{"required module variable not set", "main.tf", "  cluster_arn            = module.database.cluster_arn\n", "",
+			`module "knowledge_base": the required variable "cluster_arn" of modules/knowledge_base is not set`},
+		{"module output that does not exist", "main.tf", "module.database.bedrock_user_secret_arn]", "module.database.bedrock_secret_arn]",
+			`module.database has no output "bedrock_secret_arn"`},
 		{"unknown resource type", db, `resource "aws_db_subnet_group" "this"`, `resource "aws_db_subnetgroup" "this"`,
 			`resource "aws_db_subnetgroup": no schema for this type`},
 	} {
