@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -79,7 +80,28 @@ var unvendoredTypes = map[string]string{
 	"data.archive_file": "hashicorp/archive provider: its schema is not vendored (two arguments, checked by TestDeployWorkflowBuildsTheLayerWhereTerraformReadsIt)",
 }
 
+var (
+	schemaCacheMu sync.Mutex
+	schemaCache   = map[string]*providerSchema{}
+)
+
+// loadProviderSchema reads one release's vendored schemas (once per test
+// binary: the check never changes them).
 func loadProviderSchema(version string) (*providerSchema, error) {
+	schemaCacheMu.Lock()
+	defer schemaCacheMu.Unlock()
+	if s, ok := schemaCache[version]; ok {
+		return s, nil
+	}
+	s, err := readProviderSchema(version)
+	if err != nil {
+		return nil, err
+	}
+	schemaCache[version] = s
+	return s, nil
+}
+
+func readProviderSchema(version string) (*providerSchema, error) {
 	s := &providerSchema{version: version, types: map[string]*schemaBlock{}}
 	for _, kind := range []string{"resource", "data"} {
 		files, err := filepath.Glob(filepath.Join(schemaDir, version, kind, "*.json"))
