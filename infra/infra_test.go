@@ -181,7 +181,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func TestModuleCallsMatchTheirModules(t *testing.T) {
 	t.Parallel()
 	root := rootConfig(t)
-	require.Len(t, root.modules, 8, "network, storage, database, auth, knowledge_base and three lambda instances")
+	require.Len(t, root.modules, 9, "network, storage, database, auth, knowledge_base and four lambda instances")
 	for _, name := range sortedKeys(root.modules) {
 		call := root.modules[name]
 		child := root.child(t, call)
@@ -435,7 +435,7 @@ func TestLambdaSourcesAndTheirSQLExist(t *testing.T) {
 		}
 		seen++
 	}
-	assert.Equal(t, 3, seen, "three Lambda functions: post_confirmation, tenant_worker, db_bootstrap")
+	assert.Equal(t, 4, seen, "four Lambda functions: post_confirmation, tenant_worker, db_bootstrap, kb_sync")
 }
 
 // TestLambdaEnvironmentsSetWhatHandlersRead: a variable a handler reads
@@ -538,4 +538,119 @@ func TestDeployWorkflowBuildsTheLayerWhereTerraformReadsIt(t *testing.T) {
 	require.NotNil(t, m, "archive_file output_path should be \"${path.root}/<dir>/${...}.zip\", got %s", out)
 	planFiles, _ := job.With["plan-files"].(string)
 	assert.Contains(t, strings.Fields(planFiles), "infra/"+m[1], "plan-files must carry %s, where the Lambda zips are written", "infra/"+m[1])
+}
+
+// block returns the first nested block of a type (nil if none).
+func block(body *hclsyntax.Body, typ string) *hclsyntax.Block {
+	for _, b := range body.Blocks {
+		if b.Type == typ {
+			return b
+		}
+	}
+	return nil
+}
+
+// ignoredChanges lists the attribute names of lifecycle.ignore_changes.
+func ignoredChanges(t *testing.T, res *hclsyntax.Block) []string {
+	t.Helper()
+	lc := block(res.Body, "lifecycle")
+	if lc == nil || lc.Body.Attributes["ignore_changes"] == nil {
+		return nil
+	}
+	var names []string
+	for _, tr := range lc.Body.Attributes["ignore_changes"].Expr.Variables() {
+		names = append(names, tr.RootName())
+	}
+	return names
+}
+
+// TestEngineUpgradesDoNotFightTheConfiguration: AWS applies minor upgrades
+// (auto_minor_version_upgrade), so the configuration must not pin the
+// running version, or the next apply tries to downgrade and fails
+// (hashicorp/terraform-provider-aws#45026).
+func TestEngineUpgradesDoNotFightTheConfiguration(t *testing.T) {
+	t.Parallel()
+	db := load(t, filepath.Join("modules", "database"))
+	cluster := db.resources["aws_rds_cluster.this"]
+	instance := db.resources["aws_rds_cluster_instance.this"]
+	require.NotNil(t, cluster)
+	require.NotNil(t, instance)
+	assert.Contains(t, ignoredChanges(t, cluster), "engine_version", "aws_rds_cluster.this must ignore engine_version changes")
+	assert.Nil(t, instance.Body.Attributes["engine_version"], "aws_rds_cluster_instance.this must not set engine_version: it runs the cluster's")
+	upgrades, ok := literal(instance.Body.Attributes["auto_minor_version_upgrade"])
+	assert.True(t, ok && upgrades.True(), "the instance takes AWS's minor upgrades")
+}
+
+// TestFinalSnapshotNamesDoNotCollide: a second destroy of a cluster of the
+// same name must not fail on the first one's final snapshot.
+func TestFinalSnapshotNamesDoNotCollide(t *testing.T) {
+	t.Parallel()
+	db := load(t, filepath.Join("modules", "database"))
+	cluster := db.resources["aws_rds_cluster.this"]
+	require.NotNil(t, cluster)
+	id := cluster.Body.Attributes["final_snapshot_identifier"]
+	require.NotNil(t, id)
+	assert.Contains(t, db.text(id.Expr), "timestamp()", "final_snapshot_identifier must carry the creation time")
+	assert.Contains(t, ignoredChanges(t, cluster), "final_snapshot_identifier", "the name is fixed at creation (ignore_changes), or every plan shows a change")
+}
+
+// TestVPCFunctionsPermissionsAndTracing: no managed VPC policy (it grants
+// log writes everywhere), inline ENI actions instead; and no active X-Ray
+// from the VPC, whose security group has no path to X-Ray.
+func TestVPCFunctionsPermissionsAndTracing(t *testing.T) {
+	t.Parallel()
+	fn := load(t, filepath.Join("modules", "lambda"))
+	for f, b := range fn.src {
+		assert.False(t, strings.Contains(string(b), "policy/service-role/AWSLambdaVPCAccessExecutionRole"), "%s attaches AWSLambdaVPCAccessExecutionRole", f)
+	}
+	vpc := fn.resources["aws_iam_role_policy.vpc"]
+	require.NotNil(t, vpc, "modules/lambda: the ENI permissions are an inline policy, aws_iam_role_policy.vpc")
+	assert.Contains(t, fn.text(vpc.Body.Attributes["count"].Expr), "local.in_vpc")
+
+	function := fn.resources["aws_lambda_function.this"]
+	require.NotNil(t, function)
+	mode := block(function.Body, "tracing_config").Body.Attributes["mode"]
+	assert.Equal(t, "local.tracing_mode", fn.text(mode.Expr))
+	assert.Equal(t, `local.in_vpc ? "PassThrough" : "Active"`, fn.text(fn.locals["tracing_mode"].Expr))
+
+	// The worker's security group still allows only the database port.
+	net := load(t, filepath.Join("modules", "network"))
+	egress := 0
+	for name := range net.resources {
+		if strings.HasPrefix(name, "aws_vpc_security_group_egress_rule.") {
+			egress++
+		}
+	}
+	assert.Equal(t, 1, egress, "the Lambda security group has one egress rule, to the database")
+}
+
+func TestCognitoCanSendThroughSES(t *testing.T) {
+	t.Parallel()
+	auth := load(t, filepath.Join("modules", "auth"))
+	pool := auth.resources["aws_cognito_user_pool.this"]
+	require.NotNil(t, pool)
+	var email *hclsyntax.Block
+	for _, b := range pool.Body.Blocks {
+		if b.Type == "dynamic" && b.Labels[0] == "email_configuration" {
+			email = b
+		}
+	}
+	require.NotNil(t, email, "the pool has an optional (dynamic) email_configuration")
+	assert.True(t, references(email.Body.Attributes["for_each"].Expr, "var", "ses_identity_arn"))
+	content := block(email.Body, "content")
+	require.NotNil(t, content)
+	account, _ := literalString(content.Body.Attributes["email_sending_account"])
+	assert.Equal(t, "DEVELOPER", account)
+	_, hasDefault := auth.variables["ses_identity_arn"].Body.Attributes["default"]
+	assert.True(t, hasDefault, "ses_identity_arn is optional")
+}
+func TestReadmeUsesTheS3LockFile(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	assert.NotContains(t, string(readme), "dynamodb_table=", "-backend-config dynamodb_table is deprecated since Terraform 1.11")
+	assert.Contains(t, string(readme), `-backend-config="use_lockfile=true"`)
+	for _, section := range []string{"## Upgrading the database", "## When the database is paused", "## E-mail"} {
+		assert.Contains(t, string(readme), section)
+	}
 }

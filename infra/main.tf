@@ -229,6 +229,9 @@ module "auth" {
   worker_timeout_seconds          = 60
   deletion_protection             = var.deletion_protection
   alarm_email                     = var.alarm_email
+  ses_identity_arn                = var.ses_identity_arn
+  email_from                      = var.email_from
+  email_reply_to                  = var.email_reply_to
 }
 
 data "aws_iam_policy_document" "tenant_worker" {
@@ -281,6 +284,7 @@ module "tenant_worker_lambda" {
     DB_USER                     = local.tenant_writer
     DB_IAM_AUTH                 = "true"
     DB_SSLMODE                  = "require"
+    DB_CONNECT_TIMEOUT_SECONDS  = "20"
     DB_CONNECT_DEADLINE_SECONDS = "45"
   }
 }
@@ -318,4 +322,59 @@ module "knowledge_base" {
     instance  = module.database.instance_id
     bootstrap = aws_lambda_invocation.db_bootstrap.result
   })
+}
+
+# --- knowledge-base sync ----------------------------------------------------------------
+# Invoked after documents are uploaded (aws lambda invoke ...): wakes the
+# paused vector store through the Data API, retrying DatabaseResumingException,
+# then starts the data source's ingestion job and waits for it.
+
+data "aws_iam_policy_document" "kb_sync" {
+  statement {
+    sid       = "WakeTheVectorStore"
+    actions   = ["rds-data:ExecuteStatement"]
+    resources = [module.database.cluster_arn]
+  }
+
+  statement {
+    sid       = "BedrockUserSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [module.database.bedrock_user_secret_arn]
+  }
+
+  statement {
+    sid       = "SecretsKey"
+    actions   = ["kms:Decrypt"]
+    resources = [module.database.kms_key_arn]
+  }
+
+  statement {
+    sid       = "Ingest"
+    actions   = ["bedrock:StartIngestionJob", "bedrock:GetIngestionJob"]
+    resources = [module.knowledge_base.knowledge_base_arn]
+  }
+}
+
+module "kb_sync_lambda" {
+  source = "./modules/lambda"
+
+  function_name = "${local.name}-kb-sync"
+  description   = "Wakes the vector store (retrying while Aurora resumes), then runs and waits for the knowledge base's ingestion job"
+  source_dir    = "${path.module}/lambda/kb_sync"
+  timeout       = 900
+  policy_json   = data.aws_iam_policy_document.kb_sync.json
+  kms_key_arn   = aws_kms_key.app.arn
+
+  reserved_concurrent_executions = 1
+  log_retention_days             = var.log_retention_days
+
+  environment = {
+    CLUSTER_ARN             = module.database.cluster_arn
+    SECRET_ARN              = module.database.bedrock_user_secret_arn
+    DATABASE_NAME           = module.database.database_name
+    KNOWLEDGE_BASE_ID       = module.knowledge_base.knowledge_base_id
+    DATA_SOURCE_ID          = module.knowledge_base.data_source_id
+    RESUME_DEADLINE_SECONDS = "120"
+    WAIT_SECONDS            = "840"
+  }
 }

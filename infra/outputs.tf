@@ -62,3 +62,8 @@ output "psycopg2_layer_arn" {
   description = "Published psycopg2 layer version ARN."
   value       = aws_lambda_layer_version.psycopg2.arn
 }
+
+output "kb_sync_function_name" {
+  description = "Lambda that wakes the database and syncs the knowledge base: aws lambda invoke --function-name <this> out.json."
+  value       = module.kb_sync_lambda.function_name
+}

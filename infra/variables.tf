@@ -95,3 +95,21 @@ variable "alarm_email" {
   type        = string
   default     = null
 }
+
+variable "ses_identity_arn" {
+  description = "Verified SES identity (ARN) Cognito sends sign-up and password mails through; null (the default) keeps Cognito's built-in sender, which allows only a few mails a day per pool. See README.md, \"E-mail\"."
+  type        = string
+  default     = null
+}
+
+variable "email_from" {
+  description = "From address of Cognito's mails with ses_identity_arn, e.g. \"Text2Agent <no-reply@example.com>\"; null uses the identity's address."
+  type        = string
+  default     = null
+}
+
+variable "email_reply_to" {
+  description = "Reply-To address of Cognito's mails with ses_identity_arn; null for none."
+  type        = string
+  default     = null
+}

@@ -7,7 +7,9 @@
 #      PostgreSQL 15 cluster with pgvector built from Debian's trixie source
 #      package, and a moto_server for SQS and Secrets Manager (started by
 #      the tests).
-# The Go tests of infra/ (infra_test.go) run with `go test ./...` in test.sh.
+# The Go tests of infra/ (infra_test.go, and schema_test.go: every resource
+# and data block against hashicorp/aws's schema for v6.28.0 and v6.47.0) run
+# with `go test ./...` in test.sh; run them alone with go test ./infra/.
 #
 # tflint and tfsec are built once with go install into $TOOLS_BIN (default
 # .cache/bin) and reused while the version matches. Writes pytest's counts

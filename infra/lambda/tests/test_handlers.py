@@ -284,8 +284,6 @@ def worker(pg, bootstrapped, monkeypatch):
     monkeypatch.setenv("DB_SSLMODE", "disable")
     mod = load("tenant_worker_handler", "tenant_worker")
     yield mod
-    if mod._conn is not None:
-        mod._conn.close()
 
 
 def sqs_event(*bodies):
@@ -381,7 +379,6 @@ def test_worker_retries_while_the_database_refuses_connections(pg, worker, monke
         finally:
             conn.close()
         sub = str(uuid.uuid4())
-        worker._conn = None
         assert worker.handler(sqs_event(json.dumps({"sub": sub, "email": "dan@example.com"})), None) == {"batchItemFailures": []}
         assert count(pg, "users", sub) == 1
     finally:

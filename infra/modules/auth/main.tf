@@ -145,6 +145,22 @@ resource "aws_cognito_user_pool" "this" {
     allow_admin_create_user_only = false
   }
 
+  # Without this block Cognito sends the verification and password-reset
+  # mails itself (COGNITO_DEFAULT: from no-reply@verificationemail.com, and
+  # only a small daily quota per pool, too few for production sign-ups).
+  # With a verified SES identity, Cognito sends through SES in this
+  # account, at SES's quotas.
+  dynamic "email_configuration" {
+    for_each = var.ses_identity_arn == null ? [] : [var.ses_identity_arn]
+
+    content {
+      email_sending_account  = "DEVELOPER"
+      source_arn             = email_configuration.value
+      from_email_address     = var.email_from
+      reply_to_email_address = var.email_reply_to
+    }
+  }
+
   schema {
     name                = "tenant_name"
     attribute_data_type = "String"

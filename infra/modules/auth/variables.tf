@@ -81,3 +81,26 @@ variable "alarm_email" {
     error_message = "alarm_email must be an e-mail address such as ops@example.com, or null."
   }
 }
+
+variable "ses_identity_arn" {
+  description = "ARN of a verified SES identity (address or domain) Cognito sends the pool's mails through; null keeps Cognito's own sender, limited to a few mails a day."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ses_identity_arn == null || can(regex("^arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/.+$", var.ses_identity_arn))
+    error_message = "ses_identity_arn must be an SES identity ARN such as arn:aws:ses:eu-west-2:123456789012:identity/example.com, or null."
+  }
+}
+
+variable "email_from" {
+  description = "From address of the pool's mails when ses_identity_arn is set, e.g. \"Text2Agent <no-reply@example.com>\" (must belong to the identity); null uses the identity's address."
+  type        = string
+  default     = null
+}
+
+variable "email_reply_to" {
+  description = "Reply-To address of the pool's mails when ses_identity_arn is set; null for none."
+  type        = string
+  default     = null
+}

@@ -75,12 +75,16 @@ resource "aws_rds_cluster" "this" {
   storage_encrypted = true
   kms_key_id        = aws_kms_key.this.arn
 
-  backup_retention_period   = var.backup_retention_days
-  preferred_backup_window   = "02:00-03:00"
-  copy_tags_to_snapshot     = true
-  deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = false
-  final_snapshot_identifier = "${var.name}-final"
+  backup_retention_period = var.backup_retention_days
+  preferred_backup_window = "02:00-03:00"
+  copy_tags_to_snapshot   = true
+  deletion_protection     = var.deletion_protection
+  skip_final_snapshot     = false
+  # Named for the cluster's creation time: "<name>-final" alone would
+  # collide with the snapshot of an earlier destroy of a cluster of the same
+  # name, and the second destroy would fail. ignore_changes below keeps the
+  # name chosen at creation (Terraform reads it from state at destroy).
+  final_snapshot_identifier = "${var.name}-final-${formatdate("YYYYMMDD-hhmmss", timestamp())}"
 
   enabled_cloudwatch_logs_exports = ["postgresql"]
 
@@ -88,6 +92,16 @@ resource "aws_rds_cluster" "this" {
     min_capacity             = var.min_capacity
     max_capacity             = var.max_capacity
     seconds_until_auto_pause = var.min_capacity == 0 ? var.seconds_until_auto_pause : null
+  }
+
+  lifecycle {
+    # engine_version is the version a new cluster starts at. AWS then
+    # applies minor upgrades itself (auto_minor_version_upgrade on the
+    # instance); without this, the next plan would try to set the old
+    # version again and the apply fails, since RDS cannot downgrade
+    # (hashicorp/terraform-provider-aws#45026). Upgrades are done with the
+    # AWS CLI: see "Upgrading the database" in README.md.
+    ignore_changes = [engine_version, final_snapshot_identifier]
   }
 
   depends_on = [aws_cloudwatch_log_group.postgresql]
@@ -102,9 +116,10 @@ resource "aws_rds_cluster_instance" "this" {
   cluster_identifier         = aws_rds_cluster.this.id
   instance_class             = "db.serverless"
   engine                     = aws_rds_cluster.this.engine
-  engine_version             = aws_rds_cluster.this.engine_version
   db_subnet_group_name       = aws_db_subnet_group.this.name
   publicly_accessible        = false
   auto_minor_version_upgrade = true
   copy_tags_to_snapshot      = true
+  # No engine_version: the instance runs the cluster's version, whatever
+  # AWS upgraded it to, so upgrades never show up as a diff here.
 }

@@ -24,13 +24,13 @@ variable "security_group_id" {
 }
 
 variable "engine_version" {
-  description = "Aurora PostgreSQL version. min_capacity = 0 (auto-pause) needs 16.3+, 15.7+, 14.12+ or 13.15+."
+  description = "Aurora PostgreSQL version a new cluster is created with (later changes are ignored: AWS applies minor upgrades, and upgrades are made with the AWS CLI, see README.md). min_capacity = 0 (auto-pause) needs 16.3+, 15.7+, 14.12+ or 13.15+, or any 17."
   type        = string
-  default     = "16.6"
+  default     = "17.6"
 
   validation {
     condition     = can(regex("^1[3-7]\\.[0-9]+$", var.engine_version))
-    error_message = "engine_version must be an Aurora PostgreSQL major.minor version such as 16.6."
+    error_message = "engine_version must be an Aurora PostgreSQL major.minor version such as 17.6."
   }
 }
 

@@ -2,6 +2,19 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+data "aws_region" "current" {}
+
+locals {
+  in_vpc     = length(var.subnet_ids) > 0
+  account_id = data.aws_caller_identity.current.account_id
+  ec2_arn    = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${local.account_id}"
+  # Active X-Ray tracing only outside a VPC: in the private subnets the
+  # function's security group allows PostgreSQL to the database and nothing
+  # else, so trace segments could not reach the X-Ray endpoint (no
+  # interface endpoint, no HTTPS egress). PassThrough sends nothing.
+  tracing_mode = local.in_vpc ? "PassThrough" : "Active"
+}
+
 data "archive_file" "code" {
   type        = "zip"
   source_dir  = var.source_dir
@@ -63,18 +76,58 @@ resource "aws_iam_role_policy" "function" {
   policy = var.policy_json
 }
 
-# Network interfaces in the VPC: AWS's managed policy, because
-# ec2:DescribeNetworkInterfaces has no resource-level permissions.
-resource "aws_iam_role_policy_attachment" "vpc" {
-  count = length(var.subnet_ids) > 0 ? 1 : 0
+# Network interfaces in the VPC, inline instead of AWS's managed
+# AWSLambdaVPCAccessExecutionRole (which also lets the function create and
+# write to any log group): Lambda creates, reuses and deletes the function's
+# network interfaces with these actions, and only in the function's own
+# subnets and security groups.
+data "aws_iam_policy_document" "vpc" {
+  count = local.in_vpc ? 1 : 0
 
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+  statement {
+    sid     = "CreateInterfacesInOwnSubnets"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"],
+      [for id in var.security_group_ids : "${local.ec2_arn}:security-group/${id}"],
+    )
+  }
+
+  statement {
+    sid     = "OwnInterfacesOnly"
+    actions = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    # tfsec:ignore:aws-iam-no-policy-wildcards An interface has no ID before Lambda creates it; the ec2:Subnet condition limits these actions to interfaces in the function's own subnets.
+    resources = ["${local.ec2_arn}:network-interface/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Subnet"
+      values   = [for id in var.subnet_ids : "${local.ec2_arn}:subnet/${id}"]
+    }
+  }
+
+  statement {
+    sid     = "DescribeInterfaces"
+    actions = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    # tfsec:ignore:aws-iam-no-policy-wildcards EC2 Describe actions support no resource-level permissions: "*" is the only resource they accept.
+    resources = ["*"]
+  }
 }
 
-# X-Ray (tracing_config Active): AWS's managed write-only policy, because
-# xray:PutTraceSegments has no resource-level permissions.
+resource "aws_iam_role_policy" "vpc" {
+  count = local.in_vpc ? 1 : 0
+
+  name   = "manage-vpc-interfaces"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.vpc[0].json
+}
+
+# X-Ray (tracing mode Active, outside the VPC only): AWS's managed
+# write-only policy, because xray:PutTraceSegments has no resource-level
+# permissions.
 resource "aws_iam_role_policy_attachment" "xray" {
+  count = local.tracing_mode == "Active" ? 1 : 0
+
   role       = aws_iam_role.this.name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }
@@ -100,7 +153,7 @@ resource "aws_lambda_function" "this" {
   }
 
   dynamic "vpc_config" {
-    for_each = length(var.subnet_ids) > 0 ? [1] : []
+    for_each = local.in_vpc ? [1] : []
 
     content {
       subnet_ids         = var.subnet_ids
@@ -109,7 +162,7 @@ resource "aws_lambda_function" "this" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = local.tracing_mode
   }
 
   logging_config {
@@ -119,7 +172,7 @@ resource "aws_lambda_function" "this" {
 
   depends_on = [
     aws_iam_role_policy.logs,
-    aws_iam_role_policy_attachment.vpc,
+    aws_iam_role_policy.vpc,
     aws_iam_role_policy_attachment.xray,
   ]
 }
