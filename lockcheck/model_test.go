@@ -59,6 +59,7 @@ const (
 	kindMatrix     holderKind = "matrix" // hosted, with a second leg of the same job key
 	kindForeign    holderKind = "foreign"
 	kindLaptop     holderKind = "laptop"
+	kindHeld       holderKind = "held" // a lock held on purpose (tacos-gha style), matched by hold-locks
 	kindNone       holderKind = "none" // records only, no lock
 )
 
@@ -132,7 +133,7 @@ func genHistory(seed uint64) *history {
 
 	ages := []time.Duration{3 * time.Second, 90 * time.Second, 12 * time.Minute, 45 * time.Minute, 3 * time.Hour, 30 * time.Hour}
 	kinds := []holderKind{kindHosted, kindHosted, kindHosted, kindHostedGHA, kindShared, kindShared, kindPersistent, kindRenamed, kindRenamed,
-		kindMatrix, kindMatrix, kindForeign, kindForeign, kindLaptop, kindNone}
+		kindMatrix, kindMatrix, kindForeign, kindForeign, kindLaptop, kindHeld, kindNone}
 	nStates := 1 + r.IntN(3)
 	for i := 0; i < nStates; i++ {
 		path := fmt.Sprintf("bkt/s%d/terraform.tfstate", i)
@@ -152,8 +153,13 @@ func genHistory(seed uint64) *history {
 			l.who = "alice@alices-mbp"
 			l.alive = r.IntN(2) == 0
 		}
-		if kind == kindNone || kind == kindLaptop {
-			if kind == kindLaptop {
+		if kind == kindHeld {
+			// Held for as long as a pull request is open: alive, and
+			// older than any age rule; a Who marker word must not matter.
+			l.who, l.alive = fmt.Sprintf("tacos@pr-%d-failed", 1+r.IntN(99)), true
+		}
+		if kind == kindNone || kind == kindLaptop || kind == kindHeld {
+			if kind != kindNone {
 				h.locks = append(h.locks, l)
 			}
 			continue
@@ -535,7 +541,11 @@ func checkHistory(ctx context.Context, h *history) (modelOutcome, error) {
 	runs := &modelRuns{h: h}
 	cls := &Classifier{Runs: runs, Now: func() time.Time { return h.now },
 		Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, Repository: modelRepo, Current: h.current, RecordSkew: modelSkew}}
-	det, err := (&Detector{Stores: []Store{store}, Classifier: cls}).Detect(ctx)
+	holds, errs := ParseHolds("tacos@pr-*")
+	if len(errs) > 0 {
+		return out, errs[0]
+	}
+	det, err := (&Detector{Stores: []Store{store}, Classifier: cls, Holds: holds}).Detect(ctx)
 	if err != nil {
 		return out, err
 	}
@@ -543,7 +553,7 @@ func checkHistory(ctx context.Context, h *history) (modelOutcome, error) {
 	for _, v := range det.Verdicts {
 		verdicts[v.Lock.LockPath] = v
 	}
-	u := &Unlocker{Stores: []Store{store}, Classifier: cls}
+	u := &Unlocker{Stores: []Store{store}, Classifier: cls, Holds: holds}
 	auto, err := AutoUnlock(ctx, u, det)
 	if err != nil {
 		return out, err
@@ -555,9 +565,11 @@ func checkHistory(ctx context.Context, h *history) (modelOutcome, error) {
 			out.removed++
 		}
 	}
+	// The person approves every offered lock, and lists every held one
+	// too (unlock must refuse those however they are listed).
 	var approved []Approved
-	for _, v := range det.Stale() {
-		if !autoRemoved[v.Lock.LockPath] {
+	for _, v := range det.Verdicts {
+		if (v.Status == StatusStale || v.Status == StatusHeld) && !autoRemoved[v.Lock.LockPath] {
 			approved = append(approved, Approved{ID: v.Lock.ID(), Path: v.Lock.LockPath})
 		}
 	}
@@ -592,6 +604,10 @@ func checkHistory(ctx context.Context, h *history) (modelOutcome, error) {
 			out.violations = append(out.violations, modelViolation{category: cat, text: what + ": " + about})
 		}
 		switch {
+		case l.kind == kindHeld && v.Status != StatusHeld:
+			add("HELD LOCK NOT HELD")
+		case l.kind == kindHeld && personRemoved[l.path]:
+			add("HELD LOCK REMOVED BY UNLOCK")
 		case l.alive && autoRemoved[l.path]:
 			add("LIVE LOCK AUTO-REMOVED")
 		case h.protected(l) && v.Status != StatusActive:
