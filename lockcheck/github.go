@@ -214,7 +214,7 @@ func (g *GitHubRuns) fetchRun(ctx context.Context, repository string, id int64) 
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
 			return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, ErrRunNotFound)
 		}
-		return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, err)
+		return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, explainGitHubError(resp, err))
 	}
 	return stateOf(repository, run), nil
 }
@@ -232,7 +232,7 @@ func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
 			return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, ErrRunNotFound)
 		}
-		return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, err)
+		return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, explainGitHubError(resp, err))
 	}
 	st := stateOf(repository, run)
 	if st.Live() {
@@ -242,7 +242,7 @@ func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int
 	for page := 0; page < maxJobPages; page++ {
 		jobs, resp, err := g.client.Actions.ListWorkflowJobsAttempt(ctx, owner, repo, id, int64(attempt), opts)
 		if err != nil {
-			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, err)
+			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, explainGitHubError(resp, err))
 		}
 		for _, j := range jobs.Jobs {
 			st.Jobs = append(st.Jobs, JobState{Name: j.GetName(), RunnerName: j.GetRunnerName(), Status: j.GetStatus(),
