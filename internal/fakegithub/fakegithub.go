@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,9 +86,6 @@ type API struct {
 	// pull-requests: write: creating, editing and deleting issue comments
 	// answers 403 "Resource not accessible by integration".
 	NoIssuesWrite bool
-	// Latency delays every answer (GitHub's typical is about 100 ms); the
-	// bench sets it.
-	Latency time.Duration
 	// RateLimit is the primary limit per hour (x-ratelimit-limit); 0 means
 	// 5,000. Past it, requests answer 403 with x-ratelimit-remaining: 0
 	// until the window resets.
@@ -101,6 +99,10 @@ type API struct {
 	// Tamper, when set, may change an answer's JSON before it is checked
 	// against the contract and sent (tests plant drift with it).
 	Tamper func(route string, body any) any
+
+	latency  atomic.Int64 // SetLatency
+	inFlight atomic.Int64
+	maxIn    atomic.Int64
 
 	mu         sync.Mutex
 	runs       map[runKey]map[int]*Attempt
@@ -234,6 +236,22 @@ func (a *API) Count(path string) int {
 	defer a.mu.Unlock()
 	return a.requests[path]
 }
+
+// SetLatency delays every later answer by d (GitHub's typical is about
+// 100 ms); the bench sets it. Safe while serving.
+func (a *API) SetLatency(d time.Duration) { a.latency.Store(int64(d)) }
+
+// ResetCounts forgets the requests counted so far, and the most seen at once.
+func (a *API) ResetCounts() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.requests, a.total = map[string]int{}, 0
+	a.maxIn.Store(a.inFlight.Load())
+}
+
+// MaxInFlight is the most requests the fake was answering at once since
+// the last ResetCounts.
+func (a *API) MaxInFlight() int { return int(a.maxIn.Load()) }
 
 // Violations lists the answers that broke GitHub's published contract
 // (each was replaced by a 500 naming the problem).

@@ -100,8 +100,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.total++
 	a.requests[r.URL.Path]++
 	a.mu.Unlock()
-	if a.Latency > 0 {
-		t := time.NewTimer(a.Latency)
+	n := a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	for m := a.maxIn.Load(); n > m && !a.maxIn.CompareAndSwap(m, n); m = a.maxIn.Load() {
+	}
+	if d := time.Duration(a.latency.Load()); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
