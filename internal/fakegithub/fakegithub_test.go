@@ -353,3 +353,20 @@ func TestIssueComments(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, a.status)
 	assert.Equal(t, "Resource not accessible by integration", a.json(t)["message"])
 }
+
+// The demo drives the stand-in over HTTP; it cannot drive it into an
+// answer GitHub would not give (a completed attempt with a running job).
+func TestStandInControlKeepsAttemptsConsistent(t *testing.T) {
+	t.Parallel()
+	api := New()
+	srv := serve(t, api)
+	put := do(t, "PUT", srv.URL+"/_stand-in/repos/octo/infra/runs/21/attempts/1",
+		`{"status":"completed","conclusion":"cancelled","jobs":[{"name":"apply","runner_name":"GitHub Actions 3"}]}`)
+	require.Equal(t, http.StatusNoContent, put.status, string(put.body))
+	assert.Zero(t, api.Requests(""), "control requests are not counted as API requests")
+	job := do(t, "GET", srv.URL+"/repos/octo/infra/actions/runs/21/attempts/1/jobs", "").json(t)["jobs"].([]any)[0].(map[string]any)
+	assert.Equal(t, "completed", job["status"])
+	assert.Equal(t, "cancelled", job["conclusion"])
+	assert.NotNil(t, job["completed_at"])
+	assert.Equal(t, "GitHub Actions 3", job["runner_name"])
+}
