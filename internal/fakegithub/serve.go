@@ -100,8 +100,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.total++
 	a.requests[r.URL.Path]++
 	a.mu.Unlock()
+	// In flight: from arrival to the end of the latency (not the writing of
+	// the answer, which a client's next request may overlap).
 	n := a.inFlight.Add(1)
-	defer a.inFlight.Add(-1)
 	for m := a.maxIn.Load(); n > m && !a.maxIn.CompareAndSwap(m, n); m = a.maxIn.Load() {
 	}
 	if d := time.Duration(a.latency.Load()); d > 0 {
@@ -110,9 +111,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			a.inFlight.Add(-1)
 			return
 		}
 	}
+	a.inFlight.Add(-1)
 	if a.Fail != nil && a.Fail(w, r) {
 		return
 	}
