@@ -96,6 +96,10 @@ type API struct {
 	// Fail, when set, may answer a request instead (fault injection); it
 	// returns false to let the request through.
 	Fail func(w http.ResponseWriter, r *http.Request) bool
+	// SkipContract sends answers without checking them against GitHub's
+	// schemas. Only the bench sets it: it times the product, not the
+	// checking; the tests check every answer these same code paths build.
+	SkipContract bool
 	// Tamper, when set, may change an answer's JSON before it is checked
 	// against the contract and sent (tests plant drift with it).
 	Tamper func(route string, body any) any

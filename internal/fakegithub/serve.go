@@ -263,7 +263,9 @@ func (x *exchange) send(status int, body any) {
 			panic(err)
 		}
 	}
-	if err := CheckAnswer(x.route, status, raw); err != nil {
+	if x.api.SkipContract {
+		// sent as built
+	} else if err := CheckAnswer(x.route, status, raw); err != nil {
 		msg := fmt.Sprintf("%s %s answered %d: %v", x.r.Method, x.r.URL.Path, status, err)
 		x.api.mu.Lock()
 		x.api.violations = append(x.api.violations, msg)
