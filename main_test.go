@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/text2agent/tfstate-guard/internal/actiontest"
+	"github.com/text2agent/tfstate-guard/internal/dynaliteserver"
 	"github.com/text2agent/tfstate-guard/internal/fakegithub"
 	"github.com/text2agent/tfstate-guard/internal/locktest"
 	"github.com/text2agent/tfstate-guard/internal/motoserver"
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	motoserver.StopShared()
+	dynaliteserver.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -35,13 +35,14 @@ func prEvent(t *testing.T, number int) []string {
 	return []string{"GITHUB_EVENT_NAME=pull_request", "GITHUB_EVENT_PATH=" + path, "GITHUB_SERVER_URL=https://github.com"}
 }
 
-// githubWithComments serves the run API and the issue-comment API.
-func githubWithComments(t *testing.T) (*fakegithub.API, *fakegithub.Comments, string) {
+// githubWithComments serves the run API and the issue-comment API (one
+// fake: comments are read back through the same API).
+func githubWithComments(t *testing.T) (gh, comments *fakegithub.API, url string) {
 	t.Helper()
-	gh, comments := fakegithub.New(), fakegithub.NewComments()
-	srv := httptest.NewServer(comments.Wrap(gh))
+	gh = fakegithub.New()
+	srv := httptest.NewServer(gh)
 	t.Cleanup(srv.Close)
-	return gh, comments, srv.URL
+	return gh, gh, srv.URL
 }
 
 func deleteLock(t *testing.T, ddb *dynamodb.Client, table, path string) {
@@ -64,12 +65,12 @@ func TestBinaryPRCommentLifecycle(t *testing.T) {
 		RunID: 300, RunAttempt: 1, Job: "terraform-apply", RunnerName: "GitHub Actions 300", Host: "runnervm9", HostExclusive: true, Written: now.Add(-41 * time.Minute)}))
 	gh, comments, api := githubWithComments(t)
 	gh.SetAttempt("octo/infra", 300, 1, "in_progress", "")
-	comments.Add("octo/infra", 7, "alice", "please review")
+	comments.AddComment("octo/infra", 7, "alice", "please review")
 	rn := newRunner(t, srv, append(prEvent(t, 7), "GITHUB_API_URL="+api)...)
 	in := map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok", "fail-on-active": "true"}
 
 	require.Equal(t, exitBlocked, rn.Run(in), rn.Stdout)
-	cs := comments.On("octo/infra", 7)
+	cs := comments.Comments("octo/infra", 7)
 	require.Len(t, cs, 2, rn.Stdout)
 	notice := cs[1]
 	assert.Equal(t, "github-actions[bot]", notice.Login)
@@ -90,14 +91,14 @@ func TestBinaryPRCommentLifecycle(t *testing.T) {
 	for range 5 {
 		require.Equal(t, exitBlocked, rn.Run(in), rn.Stdout)
 	}
-	cs = comments.On("octo/infra", 7)
+	cs = comments.Comments("octo/infra", 7)
 	require.Len(t, cs, 2, "one notice after six detects")
 	assert.Equal(t, notice.ID, cs[1].ID, "the same comment, edited")
 
 	deleteLock(t, ddb, table, path)
 	gh.End("octo/infra", 300, 1, "success", "GitHub Actions 300", time.Now())
 	require.Equal(t, exitOK, rn.Run(in), rn.Stdout)
-	cs = comments.On("octo/infra", 7)
+	cs = comments.Comments("octo/infra", 7)
 	require.Len(t, cs, 2)
 	assert.Equal(t, notice.ID, cs[1].ID)
 	assert.Contains(t, cs[1].Body, "## ✅ Terraform state locks: clear")
@@ -108,9 +109,9 @@ func TestBinaryPRCommentLifecycle(t *testing.T) {
 	// A run for no pull request (a push) never comments.
 	rn2 := newRunner(t, srv, "GITHUB_API_URL="+api, "GITHUB_EVENT_NAME=push")
 	put(t, ddb, table, map[string]string{"LockID": path, "Info": info("live-2", path, "alice@laptop", time.Now().Add(-time.Hour))})
-	before := comments.Writes()
+	before := comments.CommentWrites()
 	require.Equal(t, exitOK, rn2.Run(in), rn2.Stdout)
-	assert.Equal(t, before, comments.Writes())
+	assert.Equal(t, before, comments.CommentWrites())
 }
 
 // Without pull-requests: write the comment is one warning; the step's
@@ -121,7 +122,7 @@ func TestBinaryPRCommentWithoutPermissionIsOneWarning(t *testing.T) {
 	const path = "bkt/app/terraform.tfstate"
 	put(t, ddb, table, map[string]string{"LockID": path, "Info": info("old-1", path, "alice@laptop", time.Now().Add(-3*time.Hour))})
 	_, comments, api := githubWithComments(t)
-	comments.ReadOnly = true
+	comments.NoIssuesWrite = true
 	rn := newRunner(t, srv, append(prEvent(t, 9), "GITHUB_API_URL="+api)...)
 	code := rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok", "fail-on-active": "true"})
 	assert.Equal(t, exitOK, code, rn.Stdout)
@@ -130,11 +131,11 @@ func TestBinaryPRCommentWithoutPermissionIsOneWarning(t *testing.T) {
 	assert.Equal(t, "true", rn.Outputs()["STALE_LOCKS_FOUND"])
 
 	// pr-comment: off asks nothing.
-	comments.ReadOnly = false
+	comments.NoIssuesWrite = false
 	code = rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok", "pr-comment": "off"})
 	assert.Equal(t, exitOK, code, rn.Stdout)
 	assert.NotContains(t, rn.Stdout, "pr-comment")
-	assert.Empty(t, comments.On("octo/infra", 9))
+	assert.Empty(t, comments.Comments("octo/infra", 9))
 }
 
 // A lock's Who can mention no one and inject no markup in the comment.
@@ -147,7 +148,7 @@ func TestBinaryPRCommentHostileLock(t *testing.T) {
 	_, comments, api := githubWithComments(t)
 	rn := newRunner(t, srv, append(prEvent(t, 3), "GITHUB_API_URL="+api)...)
 	require.Equal(t, exitOK, rn.Run(map[string]string{"mode": "detect", "lock-table": table, "aws-region": "eu-west-2", "github-token": "tok"}), rn.Stdout)
-	cs := comments.On("octo/infra", 3)
+	cs := comments.Comments("octo/infra", 3)
 	require.Len(t, cs, 1)
 	b := cs[0].Body
 	assert.Contains(t, b, `- **Held by:** @&#8203;here &lt;img src=x onerror=alert(1)&gt; \| a \| b \| \|---\|---\| \| @&#8203;octo-org/admins \| y \|`)
@@ -297,10 +298,10 @@ func TestBinaryPRCommentBeforeWaiting(t *testing.T) {
 		var firstBody string
 		defer func() { first <- firstBody }()
 		deadline := time.Now().Add(time.Minute)
-		for len(comments.On("octo/infra", 5)) == 0 && time.Now().Before(deadline) {
+		for len(comments.Comments("octo/infra", 5)) == 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if cs := comments.On("octo/infra", 5); len(cs) > 0 {
+		if cs := comments.Comments("octo/infra", 5); len(cs) > 0 {
 			firstBody = cs[0].Body
 		}
 		deleteLock(t, ddb, table, path)
@@ -311,7 +312,7 @@ func TestBinaryPRCommentBeforeWaiting(t *testing.T) {
 		"fail-on-active": "true", "wait-for-active": "2m"})
 	require.Equal(t, exitOK, code, rn.Stdout)
 	assert.Contains(t, <-first, "### 🔒 ACTIVE: bkt/app/terraform.tfstate", "the comment came before the wait ended")
-	cs := comments.On("octo/infra", 5)
+	cs := comments.Comments("octo/infra", 5)
 	require.Len(t, cs, 1)
 	assert.Contains(t, cs[0].Body, "## ✅ Terraform state locks: clear")
 }

@@ -51,11 +51,14 @@ type options struct {
 	hotOnly  bool
 	binary   string
 	compare  string
+	latency  time.Duration
+	evidence []int
+	evOnly   bool
 }
 
 func main() {
 	var o options
-	var sizes, owners, unlocks string
+	var sizes, owners, unlocks, evidence string
 	flag.BoolVar(&o.short, "short", false, "the CI form: fewer sizes and repetitions (about a minute)")
 	flag.IntVar(&o.reps, "reps", 0, "repetitions per figure (default 5, 3 with -short)")
 	flag.StringVar(&sizes, "sizes", "", "table sizes in items (default 10,1000,10000; 10,1000 with -short)")
@@ -65,6 +68,9 @@ func main() {
 	flag.StringVar(&o.binary, "binary", "", "measure this tfstate-guard binary instead of building the working tree (before/after comparisons)")
 	flag.StringVar(&o.compare, "compare", "", "also measure this binary (e.g. an older build) side by side with detect, run for run")
 	flag.BoolVar(&o.hotOnly, "hot-path", false, "measure only the binary's start and detect on an empty table")
+	flag.DurationVar(&o.latency, "github-latency", 100*time.Millisecond, "latency of each GitHub API answer in the evidence-path table (GitHub's typical: 100ms)")
+	flag.StringVar(&evidence, "evidence", "", "distinct owning runs in the evidence-path table (default 10,100,1000; 10,100 with -short)")
+	flag.BoolVar(&o.evOnly, "evidence-only", false, "measure only the evidence-path table")
 	flag.Parse()
 	def := func(s, full, short string) string {
 		if s != "" {
@@ -78,7 +84,9 @@ func main() {
 	var err error
 	if o.sizes, err = ints("sizes", def(sizes, "10,1000,10000", "10,1000")); err == nil {
 		if o.owners, err = ints("owners", def(owners, "1,10,100", "1,100")); err == nil {
-			o.unlocks, err = ints("unlocks", def(unlocks, "1,10,100", "1,10"))
+			if o.unlocks, err = ints("unlocks", def(unlocks, "1,10,100", "1,10")); err == nil {
+				o.evidence, err = ints("evidence", def(evidence, "10,100,1000", "10,100"))
+			}
 		}
 	}
 	if err != nil {
@@ -180,6 +188,15 @@ func run(ctx context.Context, o options) error {
 	}
 
 	r := &results{binarySize: fileSize(e.binary), image: imageSize(ctx)}
+	if o.evOnly {
+		for _, n := range o.evidence {
+			if err := e.evidencePath(ctx, r, n); err != nil {
+				return err
+			}
+		}
+		r.printEvidence(os.Stdout)
+		return nil
+	}
 	if err := e.hotPath(ctx, r); err != nil {
 		return err
 	}
@@ -202,6 +219,14 @@ func run(ctx context.Context, o options) error {
 	}
 	for _, n := range o.unlocks {
 		if err := e.unlock(ctx, r, n); err != nil {
+			return err
+		}
+	}
+	for _, n := range o.evidence {
+		if err := e.freshMoto(ctx); err != nil {
+			return err
+		}
+		if err := e.evidencePath(ctx, r, n); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,7 @@ type results struct {
 	detect     []detectRow
 	setup      []measurement
 	unlock     []unlockRow
+	evidence   []evidenceRow
 }
 
 // pairRatio is the median over repetitions of detect's time / the floor's
@@ -166,6 +167,7 @@ func (r *results) print(w io.Writer, o options) {
 		}
 		t.Flush()
 	}
+	r.printEvidence(w)
 	r.targets(w)
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,10 +9,12 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/text2agent/tfstate-guard/internal/fakegithub"
 )
 
 // requestCounts is what went through the proxy during one measurement.
@@ -157,43 +158,34 @@ func (p *countingProxy) markRunRecords() {
 	})
 }
 
-// fakeGitHub answers the two REST calls detect and unlock make, the way
-// api.github.com does, and counts them. Every run is completed (cancelled):
-// the locks it owned are stale.
+// fakeGitHub is internal/fakegithub, the one GitHub stand-in the tests
+// use, served from this process: every endpoint detect and unlock call,
+// as GitHub answers them, with a configurable latency per request.
 type fakeGitHub struct {
 	url string
 	srv *http.Server
-	n   atomic.Int64
+	api *fakegithub.API
 }
-
-var runPath = regexp.MustCompile(`^/repos/([^/]+/[^/]+)/actions/runs/([0-9]+)$`)
 
 func newFakeGitHub() (*fakeGitHub, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	g := &fakeGitHub{url: "http://" + l.Addr().String()}
-	g.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.n.Add(1)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.Header().Set("X-RateLimit-Remaining", "4999")
-		if m := runPath.FindStringSubmatch(r.URL.Path); m != nil {
-			id, _ := strconv.ParseInt(m[2], 10, 64)
-			fmt.Fprintf(w, `{"id":%d,"name":"terraform","run_attempt":1,"status":"completed","conclusion":"cancelled","html_url":"https://github.com/%s/actions/runs/%d"}`, id, m[1], id)
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, "/actions/runs") {
-			fmt.Fprint(w, `{"total_count":0,"workflow_runs":[]}`)
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
-	})}
+	api := fakegithub.New()
+	api.RateLimit = 1 << 30 // the bench measures time, not GitHub's quota
+	api.SkipContract = true // nor the fake's schema checks (the tests make them)
+	g := &fakeGitHub{url: "http://" + l.Addr().String(), api: api, srv: &http.Server{Handler: api}}
 	go g.srv.Serve(l)
 	return g, nil
 }
 
+// ended registers run id as completed (cancelled), its one job on the
+// runner the bench's run records name having ended at end.
+func (g *fakeGitHub) ended(id int64, end time.Time) {
+	g.api.End(repository, id, 1, "cancelled", benchRunner, end)
+}
+
 func (g *fakeGitHub) close()       { g.srv.Close() }
-func (g *fakeGitHub) reset()       { g.n.Store(0) }
-func (g *fakeGitHub) count() int64 { return g.n.Load() }
+func (g *fakeGitHub) reset()       { g.api.ResetCounts() }
+func (g *fakeGitHub) count() int64 { return int64(g.api.Requests("")) }

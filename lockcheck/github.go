@@ -260,7 +260,7 @@ func (g *GitHubRuns) fetchRun(ctx context.Context, repository string, id int64) 
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
 			return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, ErrRunNotFound)
 		}
-		return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, err)
+		return RunState{}, fmt.Errorf("get run %d of %s: %w", id, repository, explainGitHubError(resp, err))
 	}
 	return stateOf(repository, run), nil
 }
@@ -278,7 +278,7 @@ func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
 			return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, ErrRunNotFound)
 		}
-		return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, err)
+		return RunState{}, fmt.Errorf("get attempt %d of run %d of %s: %w", attempt, id, repository, explainGitHubError(resp, err))
 	}
 	st := stateOf(repository, run)
 	if st.Live() {
@@ -288,7 +288,7 @@ func (g *GitHubRuns) fetchAttempt(ctx context.Context, repository string, id int
 	for page := 0; page < maxJobPages; page++ {
 		jobs, resp, err := g.client.Actions.ListWorkflowJobsAttempt(ctx, owner, repo, id, int64(attempt), opts)
 		if err != nil {
-			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, err)
+			return RunState{}, fmt.Errorf("list jobs of attempt %d of run %d of %s: %w", attempt, id, repository, explainGitHubError(resp, err))
 		}
 		for _, j := range jobs.Jobs {
 			st.Jobs = append(st.Jobs, JobState{Name: j.GetName(), RunnerName: j.GetRunnerName(), RunnerGroup: j.GetRunnerGroupName(), Status: j.GetStatus(),
@@ -358,7 +358,7 @@ func (g *GitHubRuns) fetchLiveRuns(ctx context.Context, repository string) (Live
 		for {
 			page, resp, err := g.client.Actions.ListRepositoryWorkflowRuns(ctx, owner, repo, opts)
 			if err != nil {
-				return LiveRunSet{}, fmt.Errorf("list %s runs of %s: %w", status, repository, err)
+				return LiveRunSet{}, fmt.Errorf("list %s runs of %s: %w", status, repository, explainGitHubError(resp, err))
 			}
 			for _, run := range page.WorkflowRuns {
 				st := stateOf(repository, run)
@@ -419,7 +419,7 @@ func (g *GitHubRuns) fetchRunnerJobs(ctx context.Context, repository string) ([]
 		for {
 			jobs, resp, err := g.client.Actions.ListWorkflowJobs(ctx, owner, repo, id, jopts)
 			if err != nil {
-				return nil, fmt.Errorf("list jobs of run %d of %s: %w", id, repository, err)
+				return nil, fmt.Errorf("list jobs of run %d of %s: %w", id, repository, explainGitHubError(resp, err))
 			}
 			for _, j := range jobs.Jobs {
 				if j.GetRunnerName() == "" || j.GetStatus() == "completed" {

@@ -3,7 +3,6 @@ package notice
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -16,10 +15,10 @@ import (
 
 const marker = "<!-- tfstate-guard:pr-notice:abc -->"
 
-func newFake(t *testing.T) (*fakegithub.Comments, *PRComments) {
+func newFake(t *testing.T) (*fakegithub.API, *PRComments) {
 	t.Helper()
-	fake := fakegithub.NewComments()
-	srv := httptest.NewServer(fake.Wrap(http.NotFoundHandler()))
+	fake := fakegithub.New()
+	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	pc, err := NewPRComments(srv.URL, "tok", nil)
 	require.NoError(t, err)
@@ -32,7 +31,7 @@ func TestPostCreatesThenUpdatesOneComment(t *testing.T) {
 	t.Parallel()
 	fake, pc := newFake(t)
 	ctx := context.Background()
-	fake.Add("octo/infra", 7, "alice", "LGTM") // a person's comment is left alone
+	fake.AddComment("octo/infra", 7, "alice", "LGTM") // a person's comment is left alone
 
 	res, err := pc.Post(ctx, "octo/infra", 7, marker, body("first"))
 	require.NoError(t, err)
@@ -53,7 +52,7 @@ func TestPostCreatesThenUpdatesOneComment(t *testing.T) {
 		_, err = pc.Post(ctx, "octo/infra", 7, marker, body(fmt.Sprintf("round %d", i)))
 		require.NoError(t, err)
 	}
-	cs := fake.On("octo/infra", 7)
+	cs := fake.Comments("octo/infra", 7)
 	require.Len(t, cs, 2, "the person's comment and one notice")
 	assert.Equal(t, "LGTM", cs[0].Body)
 	assert.Equal(t, marker+"\nround 4", cs[1].Body)
@@ -61,7 +60,7 @@ func TestPostCreatesThenUpdatesOneComment(t *testing.T) {
 	res, err = pc.Post(ctx, "octo/infra", 8, marker, func(string) string { return "" })
 	require.NoError(t, err)
 	assert.Equal(t, Nothing, res.Outcome, "nothing to say on a pull request without a notice: nothing written")
-	assert.Empty(t, fake.On("octo/infra", 8))
+	assert.Empty(t, fake.Comments("octo/infra", 8))
 }
 
 // The notice is found on a later page (GitHub lists 100 at most per page,
@@ -70,14 +69,14 @@ func TestPostFindsTheCommentPastTheFirstPage(t *testing.T) {
 	t.Parallel()
 	fake, pc := newFake(t)
 	for i := 0; i < 150; i++ {
-		fake.Add("octo/infra", 7, "bob", fmt.Sprintf("comment %d", i))
+		fake.AddComment("octo/infra", 7, "bob", fmt.Sprintf("comment %d", i))
 	}
-	id := fake.Add("octo/infra", 7, "github-actions[bot]", marker+"\nold")
-	fake.Add("octo/infra", 7, "bob", "after")
+	id := fake.AddComment("octo/infra", 7, "github-actions[bot]", marker+"\nold")
+	fake.AddComment("octo/infra", 7, "bob", "after")
 	res, err := pc.Post(context.Background(), "octo/infra", 7, marker, body("new"))
 	require.NoError(t, err)
 	assert.Equal(t, Updated, res.Outcome)
-	cs := fake.On("octo/infra", 7)
+	cs := fake.Comments("octo/infra", 7)
 	assert.Len(t, cs, 152)
 	for _, c := range cs {
 		if c.ID == id {
@@ -89,11 +88,11 @@ func TestPostFindsTheCommentPastTheFirstPage(t *testing.T) {
 func TestPostWithoutPermissionIsErrNoPermission(t *testing.T) {
 	t.Parallel()
 	fake, pc := newFake(t)
-	fake.ReadOnly = true
+	fake.NoIssuesWrite = true
 	_, err := pc.Post(context.Background(), "octo/infra", 7, marker, body("x"))
 	require.ErrorIs(t, err, ErrNoPermission)
 	assert.Contains(t, err.Error(), "Resource not accessible by integration")
-	assert.Empty(t, fake.On("octo/infra", 7))
+	assert.Empty(t, fake.Comments("octo/infra", 7))
 }
 
 // Two detects racing on one pull request: both find no comment and both
@@ -103,7 +102,7 @@ func TestRacingPostsLeaveOneComment(t *testing.T) {
 	fake, pc := newFake(t)
 	var arrived sync.WaitGroup
 	arrived.Add(2)
-	fake.BeforeWrite = func() { arrived.Done(); arrived.Wait() } // both have listed before either creates
+	fake.BeforeCommentCreate = func() { arrived.Done(); arrived.Wait() } // both have listed before either creates
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range 2 {
@@ -116,9 +115,9 @@ func TestRacingPostsLeaveOneComment(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	cs := fake.On("octo/infra", 7)
+	cs := fake.Comments("octo/infra", 7)
 	require.Len(t, cs, 1, "one comment after the race: %+v", cs)
-	assert.GreaterOrEqual(t, fake.Writes(), 3, "both runs created a comment, and one was deleted")
+	assert.GreaterOrEqual(t, fake.CommentWrites(), 3, "both runs created a comment, and one was deleted")
 	assert.True(t, strings.HasPrefix(cs[0].Body, marker+"\nfrom run "))
 }
 
@@ -126,14 +125,14 @@ func TestRacingPostsLeaveOneComment(t *testing.T) {
 func TestPostDeletesOnlyItsOwnDuplicates(t *testing.T) {
 	t.Parallel()
 	fake, pc := newFake(t)
-	fake.Add("octo/infra", 7, "github-actions[bot]", marker+"\nours")
-	fake.Add("octo/infra", 7, "github-actions[bot]", marker+"\na leftover duplicate")
-	fake.Add("octo/infra", 7, "mallory", marker+"\nnot ours")
+	fake.AddComment("octo/infra", 7, "github-actions[bot]", marker+"\nours")
+	fake.AddComment("octo/infra", 7, "github-actions[bot]", marker+"\na leftover duplicate")
+	fake.AddComment("octo/infra", 7, "mallory", marker+"\nnot ours")
 	res, err := pc.Post(context.Background(), "octo/infra", 7, marker, body("now"))
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Removed)
 	var bodies []string
-	for _, c := range fake.On("octo/infra", 7) {
+	for _, c := range fake.Comments("octo/infra", 7) {
 		bodies = append(bodies, c.Body)
 	}
 	assert.Equal(t, []string{marker + "\nnow", marker + "\nnot ours"}, bodies)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The reliability harness (internal/reliability, issue 13), bounded for CI:
 #   - randomized, seeded lock races: Terraform-like writers against detect,
-#     unlock and setup, in-process, on moto and a fake GitHub API;
+#     unlock and setup, in-process, on moto and on dynalite (DynamoDB items;
+#     installed by scripts/ensure-dynalite.sh), S3 on moto with writes
+#     serialised per key, and the fake GitHub API (internal/fakegithub);
 #   - every injected fault kind (AWS throttling, 5xx, resets, slow and cut
 #     answers; GitHub 5xx, rate limits, timeouts, malformed JSON, vanishing runs);
 #   - every fuzz target for a bounded time each.
@@ -35,6 +37,7 @@ log=.cache/reliability.log
 failed=0
 start=$(date +%s)
 
+scripts/ensure-dynalite.sh # the races run on moto and on dynalite
 echo "reliability: races and faults, seed $seed, $iterations iterations (replay: TFSTATE_GUARD_RELIABILITY_SEED=$seed scripts/reliability.sh)"
 set +e
 TFSTATE_GUARD_RELIABILITY=full TFSTATE_GUARD_RELIABILITY_SEED="$seed" TFSTATE_GUARD_RELIABILITY_ITERATIONS="$iterations" \
@@ -112,6 +115,16 @@ while [ "$i" -lt ${#targets[@]} ]; do
 	done
 done
 
+# Per store: the double acquisitions the store itself allowed (two
+# writers' conditional writes both won one lock; 0 where the store is
+# atomic) apart from the live locks tfstate-guard removed (0 everywhere).
+while read -r line; do
+	store=$(sed -nE 's/.* store=([a-z]+).*/\1/p' <<<"$line")
+	ddb=$(sed -nE 's/.* store_doubles_dynamodb=([0-9]+).*/\1/p' <<<"$line")
+	s3=$(sed -nE 's/.* store_doubles_s3=([0-9]+).*/\1/p' <<<"$line")
+	live=$(sed -nE 's/.* live_removed=([0-9]+).*/\1/p' <<<"$line")
+	echo "reliability: races on $store: double acquisitions the store allowed: DynamoDB ($store) ${ddb:-?}, S3 (moto, writes serialised per key) ${s3:-?}; live locks removed by tfstate-guard: ${live:-?}"
+done < <(grep -E '^reliability-count: races store=' "$log" || true)
 races=$(count races iterations)
 kinds=$(count faults kinds)
 live=$(count races live_removed)

@@ -29,6 +29,8 @@ command -v moto_server >/dev/null || die "moto_server is not on PATH: the integr
 apt_install shellcheck docker.io zip time curl
 command -v aws >/dev/null || apt_install awscli   # the container smoke test seeds moto with it
 command -v python3 >/dev/null || apt_install python3
+command -v npm >/dev/null || apt_install nodejs npm
+scripts/ensure-dynalite.sh   # dynalite 4.0.0 into .cache/dynalite: the reliability races' second DynamoDB server
 eval "$(scripts/ensure-terraform.sh)"
 export TFSTATE_GUARD_TERRAFORM TFSTATE_GUARD_TERRAFORM_LOCKFILE
 # Print only the first line of each version, reading all of it: `| head`

@@ -124,3 +124,6 @@ func Faults() []Fault {
 		{Name: "github answer cut short, always", Service: "github", Match: githubRun, Act: fixed(Action{Truncate: true})},
 	}
 }
+
+// notFound is GitHub's 404 answer for a run it does not know.
+const notFound = `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run","status":"404"}`

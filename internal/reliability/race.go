@@ -50,7 +50,13 @@ type RaceConfig struct {
 	DetectVariants []map[string]string
 	// Hostname is this machine's name (the fixed scenarios' CI host).
 	Hostname string
-	Logf     func(format string, args ...any)
+	// DynamoDBStore and S3Store name the stores behind DDB and S3 in the
+	// report ("moto", "dynalite", "moto, writes serialised per key").
+	DynamoDBStore, S3Store string
+	// NamePrefix sets runs on the same servers apart (lower-case letters,
+	// digits and hyphens: it goes into bucket names).
+	NamePrefix string
+	Logf       func(format string, args ...any)
 }
 
 // RaceReport is what a race run counted.
@@ -68,6 +74,17 @@ type RaceReport struct {
 	LiveRemoved    int
 	DigestsTouched int
 	StatesTouched  int
+	// Writers is how many writers the iterations started, WritersDone how
+	// many ended (with the lock, contended, or dead while holding it), and
+	// DetectsPlanned how many detects they started: work that was done
+	// whatever the machine's speed.
+	Writers, WritersDone, DetectsPlanned int
+	// StoreDoubles counts, per store, the locks a writer's conditional
+	// write won while another writer held the same lock and had not begun
+	// to release it, nor had the product begun to remove it: two holders
+	// the store itself allowed. Not a failure of tfstate-guard, and the
+	// lock lost at release that follows is not counted as one.
+	StoreDoubles map[string]int
 	// Violations say what broke, with the seed, iteration and step logs.
 	Violations []string
 }
@@ -117,7 +134,13 @@ func (p statePath) usesFile() bool   { return p.method != "dynamodb" }
 // heldLock is one lock a writer took, from its own log.
 type heldLock struct {
 	id, path, info, etag, kind string
-	acquired                   time.Time
+	method                     string    // dynamodb, s3 or both
+	putStart                   time.Time // when the winning conditional write was sent
+	acquired                   time.Time // when it was answered
+	releaseStart               time.Time // when its holder began to release it
+	removedAt                  time.Time // when the product began to remove it
+	// double: another writer held it at the same time (the store's doing).
+	double bool
 	// alive is true until the holder dies (diedAt) or releases it.
 	diesAt   time.Time // zero: a live holder that releases it
 	released time.Time
@@ -138,6 +161,7 @@ type world struct {
 	rng      *rand.Rand // only the world's goroutine draws from it
 	mu       sync.Mutex
 	locks    map[string]*heldLock // by lock ID
+	doubles  map[[2]string]bool   // pairs of lock IDs held at once, counted
 	byETag   map[string]string    // S3 ETag -> lock ID
 	states   map[string][]string  // state key -> bodies written, in order
 	approval []approval
@@ -203,14 +227,23 @@ func (r *RaceReport) add(o RaceReport) {
 	r.LiveRemoved += o.LiveRemoved
 	r.DigestsTouched += o.DigestsTouched
 	r.StatesTouched += o.StatesTouched
+	r.Writers += o.Writers
+	r.WritersDone += o.WritersDone
+	r.DetectsPlanned += o.DetectsPlanned
+	for k, v := range o.StoreDoubles {
+		if r.StoreDoubles == nil {
+			r.StoreDoubles = map[string]int{}
+		}
+		r.StoreDoubles[k] += v
+	}
 	r.Violations = append(r.Violations, o.Violations...)
 }
 
 func runWorld(ctx context.Context, cfg *RaceConfig, n, iterations int, seed int64) RaceReport {
 	w := &world{cfg: cfg, n: n, rng: rand.New(rand.NewSource(seed)), locks: map[string]*heldLock{},
 		byETag: map[string]string{}, states: map[string][]string{}, nextRun: int64(n+1) * 1_000_000}
-	w.table = fmt.Sprintf("race-locks-%d-%d", cfg.Seed%100000, n)
-	w.bucket = fmt.Sprintf("race-state-%d-%d", cfg.Seed%100000, n)
+	w.table = fmt.Sprintf("race-locks-%s%d-%d", cfg.NamePrefix, cfg.Seed%100000, n)
+	w.bucket = fmt.Sprintf("race-state-%s%d-%d", cfg.NamePrefix, cfg.Seed%100000, n)
 	methods := []string{"dynamodb", "s3", "both"}
 	w.rng.Shuffle(len(methods), func(i, j int) { methods[i], methods[j] = methods[j], methods[i] })
 	w.paths = []statePath{
@@ -268,11 +301,19 @@ func (w *world) iteration(ctx context.Context, it int) {
 	var actors []actor
 	delay := func() time.Duration { return time.Duration(w.rng.Intn(60)) * time.Millisecond }
 	var firstDetect chan approval
-	for k, nw := 0, 1+w.rng.Intn(3); k < nw; k++ {
+	nw, nd := 1+w.rng.Intn(3), 1+w.rng.Intn(2)
+	w.mu.Lock()
+	w.report.Writers += nw
+	w.report.DetectsPlanned += nd
+	w.mu.Unlock()
+	for k := 0; k < nw; k++ {
 		a := w.newWriter(it, k)
-		actors = append(actors, actor{delay(), a})
+		actors = append(actors, actor{delay(), func(ctx context.Context) {
+			defer func() { w.mu.Lock(); w.report.WritersDone++; w.mu.Unlock() }()
+			a(ctx)
+		}})
 	}
-	for k, nd := 0, 1+w.rng.Intn(2); k < nd; k++ {
+	for k := 0; k < nd; k++ {
 		variant := w.cfg.DetectVariants[w.rng.Intn(len(w.cfg.DetectVariants))]
 		var done chan approval
 		if k == 0 {
@@ -429,19 +470,20 @@ func (w *world) ciRun(ctx context.Context, it int, p statePath, id, kind string,
 func (w *world) write(ctx context.Context, p statePath, id, who, kind string, created time.Time, hold time.Duration, dies bool, serial int) bool {
 	info := fmt.Sprintf(`{"ID":%q,"Operation":"OperationTypeApply","Info":"","Who":%q,"Version":%q,"Created":%q,"Path":%q}`,
 		id, who, terraformVersion, created.UTC().Format(time.RFC3339Nano), p.stateKey())
-	h := &heldLock{id: id, path: p.lockPath(), info: info, kind: kind}
+	h := &heldLock{id: id, path: p.lockPath(), info: info, kind: kind, method: p.method}
 	if dies && kind == kindLaptopDeadOld {
 		h.diesAt = time.Now() // dead before it is taken: left two hours ago
 	}
 	deadline := time.Now().Add(lockTimeout)
 	for {
+		sent := time.Now()
 		ok, etag, err := w.lock(ctx, p, info)
 		if err != nil {
 			w.violate("writer %s: lock %s: %v", kind, p.lockPath(), err)
 			return false
 		}
 		if ok {
-			h.etag, h.acquired = etag, time.Now()
+			h.etag, h.putStart, h.acquired = etag, sent, time.Now()
 			break
 		}
 		if time.Now().After(deadline) {
@@ -539,6 +581,9 @@ func (w *world) writeState(ctx context.Context, p statePath, body string) error 
 // this writer held it. The harness's own delete is conditional so that a
 // lost lock never makes it remove another writer's.
 func (w *world) release(ctx context.Context, p statePath, h *heldLock) string {
+	w.mu.Lock()
+	h.releaseStart = time.Now()
+	w.mu.Unlock()
 	var lost []string
 	if p.usesFile() {
 		key := p.stateKey() + ".tflock"
@@ -762,6 +807,9 @@ func (w *world) account(it int) {
 			w.report.Violations = append(w.report.Violations, fmt.Sprintf("seed %d world %d iteration %d: the product removed %s lock %q (%s) that no writer took", w.cfg.Seed, w.n, it, src, id, c.Key))
 			continue
 		}
+		if h.removedAt.IsZero() || c.Start.Before(h.removedAt) {
+			h.removedAt = c.Start
+		}
 		if !claimed[id]["*"] && !claimed[id][src] {
 			w.report.Violations = append(w.report.Violations, fmt.Sprintf("seed %d world %d iteration %d: removal of lock %s from %s is in no step's UNLOCKED_LOCK_IDS or UNLOCK_DETAILS", w.cfg.Seed, w.n, it, id, src))
 		}
@@ -773,13 +821,59 @@ func (w *world) account(it int) {
 				diesNote(h), stepsAbout(steps, id)))
 		}
 	}
+	w.storeDoubles()
 	for _, h := range w.locks {
+		if h.lostAtRelease != "" && h.double {
+			h.lostAtRelease = "" // the store let two writers hold it: counted in StoreDoubles
+			continue
+		}
 		if h.lostAtRelease != "" {
 			// Seen from the writer's side; the proxy check above reports
 			// the removal itself when the product made it.
 			w.report.Violations = append(w.report.Violations, fmt.Sprintf("seed %d world %d iteration %d: writer %s found its lock %s on %s lost at release: %s",
 				w.cfg.Seed, w.n, it, h.kind, h.id, h.path, h.lostAtRelease))
 			h.lostAtRelease = ""
+		}
+	}
+}
+
+// storeDoubles finds the locks two writers held at once: b's conditional
+// write was sent after a's had won, and won before a's holder began to
+// release it or the product began to remove it. Each such lock counts once
+// for each store whose conditional write let b in (both, for a state
+// locked in DynamoDB and S3). Called with w.mu held.
+func (w *world) storeDoubles() {
+	byPath := map[string][]*heldLock{}
+	for _, h := range w.locks {
+		if !h.acquired.IsZero() {
+			byPath[h.path] = append(byPath[h.path], h)
+		}
+	}
+	for _, hs := range byPath {
+		for _, a := range hs {
+			end := a.releaseStart
+			if !a.removedAt.IsZero() && (end.IsZero() || a.removedAt.Before(end)) {
+				end = a.removedAt
+			}
+			for _, b := range hs {
+				if a == b || w.doubles[[2]string{a.id, b.id}] || !a.acquired.Before(b.putStart) || (!end.IsZero() && !b.acquired.Before(end)) {
+					continue
+				}
+				if w.doubles == nil {
+					w.doubles = map[[2]string]bool{}
+				}
+				w.doubles[[2]string{a.id, b.id}] = true
+				a.double, b.double = true, true
+				if w.report.StoreDoubles == nil {
+					w.report.StoreDoubles = map[string]int{}
+				}
+				if b.method != "s3" {
+					w.report.StoreDoubles["dynamodb: "+w.cfg.DynamoDBStore]++
+				}
+				if b.method != "dynamodb" {
+					w.report.StoreDoubles["s3: "+w.cfg.S3Store]++
+				}
+			}
 		}
 	}
 }
@@ -880,8 +974,9 @@ func (w *world) checkStates(ctx context.Context) {
 		}
 		sum := md5.Sum(body)
 		if d, _ := item.Item["Digest"].(*ddbtypes.AttributeValueMemberS); d == nil || d.Value != hex.EncodeToString(sum[:]) {
-			// Writers race only when a lock was lost, which is reported.
-			if len(w.report.Violations) == 0 {
+			// Writers race only when a lock was lost, which is reported,
+			// or when the store let two of them hold it (StoreDoubles).
+			if len(w.report.Violations) == 0 && len(w.report.StoreDoubles) == 0 {
 				w.report.DigestsTouched++
 				w.violate("digest item %s-md5 does not match the state", p.lockPath())
 			}

@@ -65,6 +65,7 @@ func TestFakeGitHubSpeaksTheRESTShapes(t *testing.T) {
 	g.Forget(41)
 	_, err = ask()
 	assert.True(t, errors.Is(err, lockcheck.ErrRunNotFound), "%v", err)
+	assert.Empty(t, g.Violations(), "answers GitHub would not give")
 }
 
 func TestProxyFaults(t *testing.T) {
