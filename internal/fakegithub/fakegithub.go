@@ -51,11 +51,11 @@ const (
 // RunnerName is sent as null while the job is queued or waiting, as GitHub
 // does before a runner picks the job up.
 type Job struct {
-	Name        string    `json:"name"`
-	RunnerName  string    `json:"runner_name"`
+	Name       string `json:"name"`
+	RunnerName string `json:"runner_name"`
 	// RunnerGroup is runner_group_name; empty means "GitHub Actions", the
 	// group of GitHub-hosted runners.
-	RunnerGroup string `json:"runner_group_name,omitempty"`
+	RunnerGroup string    `json:"runner_group_name,omitempty"`
 	Status      string    `json:"status,omitempty"`
 	Conclusion  string    `json:"conclusion,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
@@ -114,16 +114,16 @@ type API struct {
 	inFlight atomic.Int64
 	maxIn    atomic.Int64
 
-	mu         sync.Mutex
-	runs       map[runKey]map[int]*Attempt
-	requests   map[string]int
-	total      int
-	window     time.Time // start of the current rate-limit hour
-	used       int
-	exhausted  limitState
-	secondary  []secondaryLimit
-	comments   map[int64]*comment
-	nextID     int64
+	mu        sync.Mutex
+	runs      map[runKey]map[int]*Attempt
+	requests  map[string]int
+	total     int
+	window    time.Time // start of the current rate-limit hour
+	used      int
+	exhausted limitState
+	secondary []secondaryLimit
+	comments  map[int64]*comment
+	nextID    int64
 	// commentWrites counts comment creates, edits and deletes served.
 	commentWrites int
 	violations    []string
