@@ -73,7 +73,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	if s.PageSize > 0 {
 		in.MaxKeys = aws.Int32(s.PageSize)
 	}
-	var keys []string
+	var keys, leaseKeys []string
 	p := s3.NewListObjectsV2Paginator(s.API, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -86,6 +86,8 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 		for _, obj := range page.Contents {
 			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) {
 				keys = append(keys, key)
+			} else if strings.HasSuffix(key, LeaseObjectSuffix) {
+				leaseKeys = append(leaseKeys, key) // issue 18: never a lock
 			}
 		}
 	}
@@ -118,7 +120,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			snap.Locks = append(snap.Locks, ParseLock(s.lockPath(keys[i]), r.raw, r.loc))
 		}
 	}
-	return snap, nil
+	return snap, s.readLeases(ctx, leaseKeys, &snap)
 }
 
 // maxConcurrentLockReads bounds parallel GetObject calls of one snapshot.
