@@ -61,6 +61,9 @@ func (a *app) warnLater() {
 
 // run is the whole program: parse, dispatch, map the error to an exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runWrapped(ctx, args[1:], getenv, stdout, stderr) // run.go: Terraform under a lease
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	var help *helpRequest
 	if errors.As(err, &help) {
@@ -344,6 +347,7 @@ func (a *app) classifier() *lockcheck.Classifier {
 		Policy: lockcheck.Policy{
 			ActiveWithin: a.cfg.ActiveWithin, StaleAfter: a.cfg.StaleAfter,
 			Repository: a.cfg.Repository, Current: a.cfg.Current, RecordSkew: lockcheck.DefaultRecordSkew,
+			LeaseMargin: a.cfg.LeaseMargin,
 		},
 		Now: a.now,
 	}

@@ -42,6 +42,9 @@ type Config struct {
 
 	StaleAfter   time.Duration
 	ActiveWithin time.Duration
+	// LeaseMargin (lease-margin): how long past its term a lease must have
+	// expired before, its job completed, it proves its lock dead.
+	LeaseMargin  time.Duration
 	FailOnActive bool
 	// AutoUnlock is "off" or "definitive" (detect).
 	AutoUnlock string
@@ -325,6 +328,7 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 	}
 	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
 	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
+	cfg.LeaseMargin = parseDuration(s, "lease-margin", bad) // issue 18: docs/lease.md
 	for name, d := range map[string]time.Duration{"stale-after": cfg.StaleAfter, "active-within": cfg.ActiveWithin} {
 		if d > maxLockWindow {
 			bad(name, s[name], "is longer than %s: no job holds a lock that long (GitHub-hosted jobs stop after 6 h, self-hosted ones after 5 days), so no lock would ever be judged by age; use a window such as 30m or 2h", maxLockWindow)

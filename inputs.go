@@ -60,6 +60,7 @@ var inputs = []input{
 	{Name: "state-prefix", Help: "Only .tflock objects under this key prefix of state-bucket.", Modes: lockModes},
 	{Name: "stale-after", Default: defaultStaleAfter, Help: "With no owner evidence, a lock older than this is stale (Go duration: 30m, 2h).", Modes: lockModes},
 	{Name: "active-within", Default: defaultActiveWithin, Help: "With no owner evidence, a lock younger than this is active.", Modes: lockModes},
+	{Name: "lease-margin", Default: "2m", Help: "A lock taken by tfstate-guard run whose lease expired more than its term plus this long ago, and whose job GitHub says completed, is stale with definitive evidence (see docs/lease.md). A live lease keeps a lock active whatever its age.", Modes: lockModes},
 	{Name: "github-token", ActionDefault: "${{ github.token }}", Help: "Token to read workflow runs (needs actions: read). Locally: $GITHUB_TOKEN.", Modes: githubModes},
 	{Name: "github-api-url", Help: "GitHub REST API base. Empty: the runner's GITHUB_API_URL, else https://api.github.com.", Modes: githubModes},
 	{Name: "github-repository", Help: "owner/name whose runs own the locks. Empty: GITHUB_REPOSITORY.", Modes: githubModes},

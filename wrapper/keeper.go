@@ -43,6 +43,7 @@ func FenceFor(term time.Duration) Fence {
 // succeeded. A renewal that hangs does not delay the fence: renewals run
 // apart from the clock that fences.
 type Keeper struct {
+	lastOK    time.Time
 	Clock     Clock
 	Interval  time.Duration
 	Term      time.Duration

@@ -1,0 +1,238 @@
+package wrapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/text2agent/tfstate-guard/lockcheck"
+)
+
+// Defaults of the lease.
+const (
+	DefaultLeaseInterval = 15 * time.Second
+	DefaultLeaseTerm     = 60 * time.Second
+)
+
+// Identity names the holder in the lease: the host and process, and in
+// GitHub Actions the job.
+type Identity struct {
+	Host       string
+	PID        int
+	Repository string
+	RunID      int64
+	RunAttempt int
+	Job        string
+	RunnerName string
+}
+
+// Options is one wrapped Terraform command.
+type Options struct {
+	Command       Command
+	Backend       Backend
+	DDB           DynamoDBAPI
+	S3            S3API
+	AWSClock      *AWSClock
+	Clock         Clock // fences by this; RealClock when nil
+	LeaseInterval time.Duration
+	LeaseTerm     time.Duration
+	Identity      Identity
+	// Interactive: stdin is a terminal (Terraform shares the wrapper's
+	// process group, see prepare).
+	Interactive            bool
+	Stdin                  io.Reader
+	Stdout, Stderr         io.Writer
+	Env                    []string
+	Log                    func(format string, args ...any)
+	TerraformVersionInLock string
+}
+
+// releaseTimeout bounds the release of the lock and lease at the end.
+const releaseTimeout = 30 * time.Second
+
+// Run takes the lock when the command locks state, runs Terraform with
+// -lock=false while keeping the lease, and releases both when Terraform
+// exits, however it exits. It returns Terraform's exit code (128 + signal
+// when a signal ended it); err is set when the wrapper failed on its own
+// (the lock could not be taken, or released).
+func Run(ctx context.Context, o Options) (int, error) {
+	if o.Clock == nil {
+		o.Clock = RealClock
+	}
+	sigs := make(chan os.Signal, 16)
+	caught := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGCONT}
+	if !o.Interactive {
+		caught = append(caught, syscall.SIGTSTP)
+	}
+	signal.Notify(sigs, caught...)
+	defer signal.Stop(sigs)
+	becomeSubreaper()
+
+	if !o.Command.Locks || !o.Backend.Locks() {
+		return o.runTerraform(context.WithoutCancel(ctx), o.Command.Args, sigs, nil)
+	}
+
+	// A signal while waiting for the lock ends the wait: nothing was taken.
+	actx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case s := <-sigs:
+			o.Log("%s while waiting for the lock: giving up, nothing was taken", s)
+			cancel()
+		case <-actx.Done():
+		}
+	}()
+	locker := &Locker{DDB: o.DDB, S3: o.S3, Backend: o.Backend}
+	info := NewLockInfo(o.Command.Operation, o.Backend.LockPath(), o.TerraformVersionInLock)
+	err := locker.Acquire(actx, info, o.Command.LockTimeout, func(held *HeldError, d time.Duration) {
+		o.Log("state %s is locked by %s (lock %s); trying again in %s (-lock-timeout %s)", o.Backend.LockPath(), held.Holder.Info.Who, held.Holder.ID(), d, o.Command.LockTimeout)
+	})
+	stopped := actx.Err() != nil
+	cancel()
+	if err != nil {
+		if stopped {
+			return 130, errors.New("interrupted while waiting for the state lock: nothing was taken")
+		}
+		return 1, fmt.Errorf("take the state lock: %w", err)
+	}
+	o.Log("took the state lock %s (ID %s) for terraform %s", o.Backend.LockPath(), info.ID, o.Command.Subcommand)
+	// From here the wrapper ends only when Terraform has ended: a signal
+	// is passed on, it does not stop the lease or the release.
+	ctx = context.WithoutCancel(ctx)
+
+	keeper, leaser := o.startLease(ctx, info)
+	code, runErr := o.runTerraform(ctx, o.Command.Unlocked(), sigs, keeper)
+
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer rcancel()
+	var errs []error
+	if runErr != nil {
+		errs = append(errs, runErr)
+	}
+	if leaser != nil {
+		if err := leaser.Release(rctx); err != nil {
+			o.Log("%v", err)
+		}
+	}
+	if err := locker.Release(rctx); err != nil {
+		errs = append(errs, fmt.Errorf("release the state lock (ID %s): %w", info.ID, err))
+	} else {
+		o.Log("released the state lock %s (ID %s)", o.Backend.LockPath(), info.ID)
+	}
+	return code, errors.Join(errs...)
+}
+
+// startLease writes the first lease and returns the keeper that renews it,
+// or nil when no store took a lease.
+func (o Options) startLease(ctx context.Context, info LockInfo) (*Keeper, *Leaser) {
+	id := o.Identity
+	l := lockcheck.Lease{LockPath: o.Backend.LockPath(), LockID: info.ID, Host: id.Host, PID: id.PID,
+		TermSeconds: o.LeaseTerm.Seconds(), Repository: id.Repository, RunID: id.RunID, RunAttempt: id.RunAttempt,
+		Job: id.Job, RunnerName: id.RunnerName}
+	leaser := NewLeaser(o.Backend, o.DDB, o.S3, o.AWSClock, l)
+	started := o.Clock.Now()
+	ok, _ := leaser.Start(ctx, func(msg string) { o.Log("warning: %s", msg) })
+	if !ok {
+		return nil, nil
+	}
+	k := &Keeper{Clock: o.Clock, Interval: o.LeaseInterval, Term: o.LeaseTerm, Fence: FenceFor(o.LeaseTerm),
+		Renew: leaser.Renew, Log: o.Log}
+	k.lastOK = started
+	return k, leaser
+}
+
+// runTerraform runs args, passing signals on: the first interrupt or
+// termination becomes exactly one SIGINT to Terraform, later ones are
+// absorbed and logged; SIGTSTP and SIGCONT are passed on. With a keeper,
+// the lease is renewed while Terraform runs, and Terraform's whole tree is
+// fenced when it cannot be.
+func (o Options) runTerraform(ctx context.Context, args []string, sigs <-chan os.Signal, k *Keeper) (int, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Env = o.Stdin, o.Stdout, o.Stderr, o.Env
+	prepare(cmd, o.Interactive)
+	ownGroup := !o.Interactive
+	started, done := make(chan error, 1), make(chan error, 1)
+	startLocked(cmd, started, done)
+	if err := <-started; err != nil {
+		return 127, fmt.Errorf("start %s: %w", args[0], err)
+	}
+	pid := cmd.Process.Pid
+
+	var mu sync.Mutex
+	interrupted := false
+	interrupt := func(why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if interrupted {
+			o.Log("%s: Terraform was interrupted already; absorbed, so it can finish and release cleanly", why)
+			return
+		}
+		interrupted = true
+		o.Log("%s: passing one interrupt (SIGINT) to Terraform", why)
+		signalTree(pid, ownGroup, syscall.SIGINT)
+	}
+	kctx, kcancel := context.WithCancel(ctx)
+	kdone := make(chan struct{})
+	if k != nil {
+		k.Interrupt = func() { interrupt("lease cannot be renewed") }
+		k.Kill = func() { killTree(pid, ownGroup) }
+		go func() { defer close(kdone); k.Run(kctx, k.lastOK) }()
+	} else {
+		close(kdone)
+	}
+	var werr error
+loop:
+	for {
+		select {
+		case werr = <-done:
+			break loop
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGTSTP:
+				signalTree(pid, ownGroup, syscall.SIGTSTP)
+				o.Log("SIGTSTP: Terraform stopped (the lease is still renewed: it holds the lock)")
+			case syscall.SIGCONT:
+				signalTree(pid, ownGroup, syscall.SIGCONT)
+			case syscall.SIGINT:
+				if o.Interactive {
+					// The terminal sent it to Terraform too (same group).
+					mu.Lock()
+					if interrupted {
+						o.Log("interrupt again: Terraform decides (a second Ctrl-C makes it exit at once); the lock is released by tfstate-guard either way")
+					}
+					interrupted = true
+					mu.Unlock()
+					continue
+				}
+				interrupt(s.String())
+			default:
+				interrupt(s.String())
+			}
+		}
+	}
+	kcancel()
+	<-kdone
+	// Whatever Terraform left running (a provider, a local-exec) dies with it.
+	killLeftovers(pid, ownGroup)
+	reapOrphans()
+	var ee *exec.ExitError
+	switch {
+	case werr == nil:
+		return 0, nil
+	case errors.As(werr, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			o.Log("Terraform was ended by %s", ws.Signal())
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	default:
+		return 1, werr
+	}
+}
