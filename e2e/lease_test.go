@@ -1,0 +1,390 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/lockcheck"
+)
+
+// Issue 18: tfstate-guard run takes the lock itself and keeps a lease
+// beside it. These tests run the real binary around the real Terraform.
+
+var leaseMethods = []struct {
+	name   string
+	method lockMethod
+}{
+	{"dynamodb", withDynamoDB},
+	{"lock file", withLockfile},
+}
+
+// wrapped is a tfstate-guard run process.
+type wrapped struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// wrap starts `tfstate-guard run <flags> -- terraform <args>` in the
+// working directory, in its own process group (as a runner step is).
+func (w *workdir) wrap(flags, env []string, args ...string) *wrapped {
+	w.t.Helper()
+	all := append([]string{"run"}, flags...)
+	all = append(append(all, "--", w.bin), args...)
+	c := exec.Command(binary, all...)
+	c.Dir, c.Env = w.dir, append(append([]string{}, w.env...), env...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r := &wrapped{cmd: c, out: &syncBuffer{}, done: make(chan error, 1)}
+	c.Stdout, c.Stderr = r.out, r.out
+	require.NoError(w.t, c.Start())
+	pid := c.Process.Pid
+	w.t.Cleanup(func() { killAll(pid) })
+	go func() { r.done <- c.Wait() }()
+	return r
+}
+
+// killAll SIGKILLs a process, its group and every descendant at once.
+func killAll(pid int) {
+	pids := append([]int{pid}, descendantsOf(pid)...)
+	for _, p := range pids {
+		_ = syscall.Kill(-p, syscall.SIGKILL) // the groups it leads
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+}
+
+// descendantsOf lists every process below pid, from /proc.
+func descendantsOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		out = append(out, children[p]...)
+		queue = append(queue, children[p]...)
+	}
+	return out
+}
+
+// alive reports whether any of pids still runs (zombies count as gone).
+func alive(pids []int) []int {
+	var out []int
+	for _, p := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] != "Z" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// terraformChild is the Terraform process the wrapper started.
+func (r *wrapped) terraformChild(t *testing.T) int {
+	t.Helper()
+	for _, p := range descendantsOf(r.cmd.Process.Pid) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if ppid := parentOf(p); ppid == r.cmd.Process.Pid && strings.HasPrefix(strings.TrimSpace(string(comm)), "terraform") {
+			return p
+		}
+	}
+	t.Fatalf("no terraform process under the wrapper:\n%s", r.out.String())
+	return 0
+}
+
+func parentOf(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(stat)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// exit waits for the wrapper and returns its exit code.
+func (r *wrapped) exit(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		if err == nil {
+			return 0
+		}
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "%v", err)
+		return ee.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("tfstate-guard run did not end within %s:\n%s", within, r.out.String())
+		return -1
+	}
+}
+
+// held reports whether the state's lock is in the store(s) of method.
+func (w *workdir) held(lockPath string) bool {
+	ok := true
+	if w.method&withDynamoDB != 0 {
+		item, found := w.b.item(lockPath)
+		ok = ok && found && item["Info"] != nil
+	}
+	if w.method&withLockfile != 0 {
+		_, found := w.b.object(strings.TrimPrefix(lockPath, w.b.bucket+"/") + lockcheck.LockFileSuffix)
+		ok = ok && found
+	}
+	return ok
+}
+
+// lease is the lease beside the lock, and whether there is one.
+func (w *workdir) lease(lockPath string) (lockcheck.Lease, bool) {
+	if w.method&withDynamoDB != 0 {
+		item, ok := w.b.item(lockcheck.LeaseKey(lockPath))
+		if !ok {
+			return lockcheck.Lease{}, false
+		}
+		raw, _ := item[lockcheck.AttrLease].(*types.AttributeValueMemberS)
+		require.NotNil(w.t, raw)
+		l, err := lockcheck.ParseLease(raw.Value)
+		require.NoError(w.t, err)
+		return l, true
+	}
+	body, ok := w.b.object(lockcheck.LeaseObjectKey(strings.TrimPrefix(lockPath, w.b.bucket+"/")))
+	if !ok {
+		return lockcheck.Lease{}, false
+	}
+	l, err := lockcheck.ParseLease(body)
+	require.NoError(w.t, err)
+	return l, true
+}
+
+// heldLockID is the lock ID held now (from either store).
+func (w *workdir) heldLockID(lockPath string) string {
+	if w.method&withDynamoDB != 0 {
+		return w.b.lockID(lockPath)
+	}
+	body, ok := w.b.object(strings.TrimPrefix(lockPath, w.b.bucket+"/") + lockcheck.LockFileSuffix)
+	require.True(w.t, ok)
+	return lockcheck.ParseLock(lockPath, body, lockcheck.Location{}).ID()
+}
+
+// wrapHolding starts a wrapped apply that holds the lock for hold seconds
+// and waits until the lock and its lease are in the store and the slow
+// resource is being created.
+func (w *workdir) wrapHolding(hold int, lockPath string, flags, env []string) *wrapped {
+	w.t.Helper()
+	r := w.wrap(flags, env, "apply", "-auto-approve", "-input=false", fmt.Sprintf("-var=hold=%d", hold))
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		_, leased := w.lease(lockPath)
+		if w.held(lockPath) && leased && strings.Contains(r.out.String(), "Provisioning with 'local-exec'") {
+			return r
+		}
+		select {
+		case err := <-r.done:
+			w.t.Fatalf("tfstate-guard run ended before holding the lock: %v\n%s", err, r.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	w.t.Fatalf("tfstate-guard run never held the lock and lease on %s:\n%s", lockPath, r.out.String())
+	return nil
+}
+
+func (g *guard) leaseInputs(mode string, w *workdir, extra map[string]string) map[string]string {
+	in := g.inputs(mode, extra)
+	if w.method&withLockfile != 0 {
+		in["state-bucket"] = g.b.bucket
+	}
+	return in
+}
+
+var fastLease = []string{"--lease-interval", "1s", "--lease-term", "6s"}
+
+// (b) SIGKILL of Terraform alone: the wrapper releases its lock at once,
+// and the next plan succeeds.
+func TestWrapperReleasesWhenTerraformIsKilled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBackend(t)
+			key := "wrap-kill-tf/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			w := newWorkdir(t, b, key, tc.method)
+			r := w.wrapHolding(120, lockPath, fastLease, nil)
+			id := w.heldLockID(lockPath)
+			l, _ := w.lease(lockPath)
+			assert.Equal(t, id, l.LockID, "the lease names the wrapper's lock")
+			assert.Equal(t, r.cmd.Process.Pid, l.PID)
+			assert.Contains(t, r.out.String(), "took the state lock "+lockPath+" (ID "+id+")")
+
+			require.NoError(t, syscall.Kill(r.terraformChild(t), syscall.SIGKILL))
+			killed := time.Now()
+			assert.Equal(t, 128+9, r.exit(t, 30*time.Second), r.out.String())
+			t.Logf("kill of Terraform to lock released: %s", time.Since(killed).Round(time.Millisecond))
+			assert.False(t, w.held(lockPath), "the wrapper released its lock:\n%s", r.out.String())
+			_, leased := w.lease(lockPath)
+			assert.False(t, leased, "and its lease")
+			assert.Contains(t, r.out.String(), "released the state lock")
+			w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+		})
+	}
+}
+
+// (e) A lock far older than stale-after with a live lease stays ACTIVE
+// (definitive) with no GitHub token at all.
+func TestLiveLeaseKeepsAnOldLockActiveWithoutGitHub(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, gh := newBackend(t), newFakeGitHub(t)
+			key := "wrap-old/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			w := newWorkdir(t, b, key, tc.method)
+			r := w.wrapHolding(60, lockPath, fastLease, nil)
+			time.Sleep(3 * time.Second) // older than stale-after below
+			g := newGuard(t, b, gh)
+			in := g.leaseInputs("detect", w, map[string]string{"github-token": "", "active-within": "1s", "stale-after": "2s", "auto-unlock": "definitive"})
+			assert.Equal(t, 1, g.Run(in), g.Stdout)
+			out := g.Outputs()
+			assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
+			assert.Equal(t, "0", out["AUTO_UNLOCKED_COUNT"])
+			assert.Contains(t, out["LOCK_DETAILS"], `"rule":"lease-live","evidence":"definitive"`)
+			assert.Contains(t, out["LOCK_DETAILS"], fmt.Sprintf("by pid %d on host", r.cmd.Process.Pid))
+			assert.Equal(t, w.heldLockID(lockPath), lockIDIn(t, out["LOCK_DETAILS"]))
+			assert.Zero(t, gh.api.Requests("/"), "GitHub was never asked")
+			assert.True(t, w.held(lockPath))
+		})
+	}
+}
+
+func lockIDIn(t *testing.T, details string) string {
+	i := strings.Index(details, `"lock_id":"`)
+	require.GreaterOrEqual(t, i, 0, details)
+	rest := details[i+len(`"lock_id":"`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// (f) Two wrappers on one state and host: the second fails or waits
+// (-lock-timeout) and never touches the first's lock or lease.
+func TestSecondWrapperNeverTouchesTheFirstsLock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBackend(t)
+			key := "wrap-two/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			w := newWorkdir(t, b, key, tc.method)
+			first := w.wrapHolding(12, lockPath, fastLease, nil)
+			id := w.heldLockID(lockPath)
+
+			second := w.wrap(fastLease, nil, "plan", "-lock-timeout=2s", "-input=false")
+			assert.Equal(t, 1, second.exit(t, 60*time.Second), second.out.String())
+			assert.Contains(t, second.out.String(), "locked by someone else (ID "+id)
+			assert.NotContains(t, second.out.String(), "Terraform will perform", "Terraform never ran")
+			assert.Equal(t, id, w.heldLockID(lockPath), "the first's lock is untouched")
+			l, ok := w.lease(lockPath)
+			require.True(t, ok, "the first's lease is untouched")
+			assert.Equal(t, id, l.LockID)
+			assert.Equal(t, first.cmd.Process.Pid, l.PID)
+
+			third := w.wrap(fastLease, nil, "plan", "-lock-timeout=90s", "-input=false")
+			assert.Equal(t, 0, first.exit(t, 90*time.Second), first.out.String())
+			assert.Equal(t, 0, third.exit(t, 90*time.Second), third.out.String())
+			assert.Contains(t, third.out.String(), "trying again", "the third waited for the first")
+			assert.False(t, w.held(lockPath))
+		})
+	}
+}
+
+// (a) SIGKILL of the wrapper's whole process tree mid-apply, as job apply
+// of run 123: ACTIVE while the lease is live; ACTIVE while GitHub says the
+// job runs; once it completed and term + margin passed, auto-unlock
+// removes it with definitive evidence, and the next plan succeeds.
+func TestKilledWrapperIsRemovedOnceItsJobEnded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, gh := newBackend(t), newFakeGitHub(t)
+			key := "wrap-killed/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			w := newWorkdir(t, b, key, tc.method)
+			const runner = "runner-7"
+			gh.api.SetAttempt("octo/infra", 123, 1, "in_progress", "")
+			job := []string{"GITHUB_ACTIONS=true", "GITHUB_REPOSITORY=octo/infra", "GITHUB_RUN_ID=123", "GITHUB_RUN_ATTEMPT=1",
+				"GITHUB_JOB=apply", "RUNNER_NAME=" + runner}
+			r := w.wrapHolding(120, lockPath, fastLease, job)
+			l, _ := w.lease(lockPath)
+			assert.Equal(t, int64(123), l.RunID)
+			assert.Equal(t, "apply", l.Job)
+			tree := append([]int{r.cmd.Process.Pid}, descendantsOf(r.cmd.Process.Pid)...)
+			killAll(r.cmd.Process.Pid)
+			killed := time.Now()
+			r.exit(t, 10*time.Second)
+			require.Eventually(t, func() bool { return len(alive(tree)) == 0 }, 10*time.Second, 50*time.Millisecond, "the whole tree is gone")
+			require.True(t, w.held(lockPath), "a killed wrapper leaves its lock")
+
+			g := newGuard(t, b, gh)
+			auto := map[string]string{"auto-unlock": "definitive", "fail-on-active": "false", "lease-margin": "3s"}
+			require.Equal(t, 0, g.Run(g.leaseInputs("detect", w, auto)), g.Stdout)
+			out := g.Outputs()
+			assert.Equal(t, "0", out["AUTO_UNLOCKED_COUNT"])
+			assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
+			assert.Contains(t, out["LOCK_DETAILS"], `"rule":"lease-live"`, "detect at once: the lease is live")
+
+			time.Sleep(6*time.Second + 3*time.Second + time.Second) // term + margin passed
+			require.Equal(t, 0, g.Run(g.leaseInputs("detect", w, auto)), g.Stdout)
+			out = g.Outputs()
+			assert.Equal(t, "0", out["AUTO_UNLOCKED_COUNT"], "the job is still in progress")
+			assert.Equal(t, "true", out["ACTIVE_LOCKS_FOUND"])
+			assert.Contains(t, out["LOCK_DETAILS"], "run 123 attempt 1 is in_progress")
+
+			gh.api.End("octo/infra", 123, 1, "cancelled", runner, time.Now())
+			var removable time.Duration
+			require.Eventually(t, func() bool {
+				if g.Run(g.leaseInputs("detect", w, auto)) != 0 {
+					return false
+				}
+				removable = time.Since(killed)
+				return g.Outputs()["AUTO_UNLOCKED_COUNT"] == "1"
+			}, 60*time.Second, 500*time.Millisecond, g.Stdout)
+			t.Logf("kill to removed (term 6s, margin 3s, job ended after %s): %s", time.Duration(0), removable.Round(time.Millisecond))
+			assert.Contains(t, g.Summary(), "Removed without approval: 1 lock(s)")
+			assert.False(t, w.held(lockPath))
+			w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+			_ = context.Background()
+		})
+	}
+}
