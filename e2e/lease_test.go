@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/text2agent/tfstate-guard/internal/reliability"
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
 
@@ -387,6 +389,106 @@ func TestKilledWrapperIsRemovedOnceItsJobEnded(t *testing.T) {
 			assert.Contains(t, g.Summary(), "Removed without approval: 1 lock(s)")
 			assert.False(t, w.held(lockPath))
 			w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+		})
+	}
+}
+
+// (c) A runner-like cancel during a slow resource: SIGINT to the step's
+// process, SIGTERM 7.5 s later (actions/runner ProcessInvoker: kill(pid),
+// _sigintTimeout 7.5 s). With the wrapper, Terraform gets one interrupt,
+// the second signal is absorbed, and no lock is left; bare Terraform,
+// given both, exits at once in the middle of saving its state ("data loss
+// may have occurred"; Terraform 1.11 still released its lock here).
+func TestRunnerCancelLeavesNoLockWithTheWrapper(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBackend(t)
+			key := "wrap-cancel/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			proxy, err := reliability.NewProxy(b.srv.URL)
+			require.NoError(t, err)
+			t.Cleanup(proxy.Close)
+			w := newWorkdirVia(t, b, key, tc.method, proxy.URL)
+			// A slow store: writing the state takes 9 s, so Terraform's
+			// graceful stop (it saves the state) outlasts the runner's 7.5 s.
+			slowState := func(c reliability.Call) reliability.Action {
+				if c.Service == "s3" && c.Op == "PUT" && c.Key == key {
+					return reliability.Action{Delay: 9 * time.Second}
+				}
+				return reliability.Pass
+			}
+
+			bare := w.applyHolding(30, lockPath, tc.method)
+			proxy.SetFault(slowState)
+			require.NoError(t, syscall.Kill(bare.cmd.Process.Pid, syscall.SIGINT))
+			time.Sleep(7500 * time.Millisecond)
+			_ = syscall.Kill(bare.cmd.Process.Pid, syscall.SIGTERM)
+			<-bare.done
+			assert.Contains(t, bare.out.String(), "Two interrupts received. Exiting immediately", "bare Terraform exits at the second signal, mid-way through saving its state")
+			killAll(bare.cmd.Process.Pid)
+			proxy.SetFault(nil)
+			if w.held(lockPath) {
+				t.Logf("bare Terraform left its lock")
+				w.mustRun("force-unlock", "-force", w.heldLockID(lockPath))
+			} else {
+				t.Logf("bare Terraform %s released its lock after the second signal (only its state save was cut short)", w.bin)
+			}
+
+			proxy.SetFault(nil)
+			r := w.wrapHolding(30, lockPath, nil, nil)
+			proxy.SetFault(slowState)
+			cancelled := time.Now()
+			require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGINT))
+			time.Sleep(7500 * time.Millisecond)
+			_ = syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM)
+			code := r.exit(t, 60*time.Second)
+			t.Logf("cancel to wrapper exit: %s (exit %d)", time.Since(cancelled).Round(time.Millisecond), code)
+			out := r.out.String()
+			assert.NotEqual(t, 0, code)
+			assert.Equal(t, 1, strings.Count(out, "passing one interrupt (SIGINT) to Terraform"), out)
+			assert.Contains(t, out, "terminated: Terraform was interrupted already; absorbed")
+			assert.NotContains(t, out, "Two interrupts received")
+			assert.False(t, w.held(lockPath), "no lock left:\n%s", out)
+			w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+		})
+	}
+}
+
+// (d) The store becomes unreachable mid-apply: the wrapper cannot renew,
+// interrupts Terraform and kills its whole tree before the term ends.
+func TestUnreachableStoreFencesTerraformBeforeTheTermEnds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range leaseMethods {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newBackend(t)
+			proxy, err := reliability.NewProxy(b.srv.URL)
+			require.NoError(t, err)
+			t.Cleanup(proxy.Close)
+			key := "wrap-fence/terraform.tfstate"
+			lockPath := b.bucket + "/" + key
+			w := newWorkdirVia(t, b, key, tc.method, proxy.URL)
+			r := w.wrapHolding(120, lockPath, fastLease, nil)
+			tree := append([]int{r.terraformChild(t)}, descendantsOf(r.terraformChild(t))...)
+			var refused atomic.Int64 // requests the proxy reset: none reaches the store
+			proxy.SetFault(func(reliability.Call) reliability.Action { refused.Add(1); return reliability.Action{Reset: true} })
+			unreachable := time.Now()
+			// The last renewal started at most an interval (1 s) earlier: the
+			// lease can be taken as expired from unreachable - 1s + term.
+			deadline := unreachable.Add(-time.Second).Add(6 * time.Second)
+			require.Eventually(t, func() bool { return len(alive(tree)) == 0 }, 10*time.Second, 20*time.Millisecond, "Terraform's tree is gone:\n%s", r.out.String())
+			gone := time.Now()
+			t.Logf("store unreachable to Terraform's tree gone: %s (lease term 6s)", gone.Sub(unreachable).Round(time.Millisecond))
+			assert.True(t, gone.Before(deadline), "gone %s after the fault, the lease ends %s after it", gone.Sub(unreachable), deadline.Sub(unreachable))
+			out := r.out.String()
+			assert.Contains(t, out, "interrupting Terraform before the lease can be taken as expired")
+			assert.Positive(t, refused.Load(), "the wrapper kept trying to renew")
+
+			proxy.SetFault(nil) // the store is back: the wrapper releases the lock it holds
+			r.exit(t, 60*time.Second)
+			assert.False(t, w.held(lockPath), r.out.String())
 		})
 	}
 }

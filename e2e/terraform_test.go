@@ -228,6 +228,12 @@ resource "terraform_data" "hold" {
 `
 
 func newWorkdir(t *testing.T, b *backend, key string, method lockMethod) *workdir {
+	return newWorkdirVia(t, b, key, method, b.srv.URL)
+}
+
+// newWorkdirVia is newWorkdir with the backend's endpoints at url (a
+// fault-injecting proxy in front of the server).
+func newWorkdirVia(t *testing.T, b *backend, key string, method lockMethod, url string) *workdir {
 	bin := terraform
 	if method&withLockfile != 0 {
 		bin = lockfileTF
@@ -243,7 +249,7 @@ func newWorkdir(t *testing.T, b *backend, key string, method lockMethod) *workdi
 		cfg.WriteString("use_lockfile = true\n")
 	}
 	fmt.Fprintf(&cfg, "use_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\n"+
-		"skip_metadata_api_check = true\nskip_region_validation = true\nendpoints = {\n  s3 = %q\n  dynamodb = %q\n}\n", b.srv.URL, b.srv.URL)
+		"skip_metadata_api_check = true\nskip_region_validation = true\nendpoints = {\n  s3 = %q\n  dynamodb = %q\n}\n", url, url)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend.hcl"), []byte(cfg.String()), 0o644))
 	cli := filepath.Join(dir, "empty.tfrc")
 	require.NoError(t, os.WriteFile(cli, nil, 0o644))
