@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
@@ -491,4 +493,107 @@ func TestUnreachableStoreFencesTerraformBeforeTheTermEnds(t *testing.T) {
 			assert.False(t, w.held(lockPath), r.out.String())
 		})
 	}
+}
+
+// openPTY opens a pseudo-terminal pair.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	require.NoError(t, err)
+	var unlock int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock)))
+	require.Zero(t, errno)
+	var n uint32
+	_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n)))
+	require.Zero(t, errno)
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// processState is the state letter of a process in /proc (R, S, T, Z...).
+func processState(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(stat)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// (c) In a terminal: Ctrl-Z stops Terraform (and the wrapper with it, as
+// a shell job), fg resumes both; Ctrl-C gives Terraform one interrupt and
+// leaves no lock.
+func TestCtrlCInATerminalLeavesNoLock(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t)
+	key := "wrap-tty/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	master, slave := openPTY(t)
+	c := exec.Command(binary, "run", "--", w.bin, "apply", "-auto-approve", "-var=hold=30")
+	c.Dir, c.Env = w.dir, w.env
+	c.Stdin, c.Stdout, c.Stderr = slave, slave, slave
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	out := &syncBuffer{}
+	go func() { _, _ = io.Copy(out, master) }()
+	require.NoError(t, c.Start())
+	pid := c.Process.Pid
+	t.Cleanup(func() { killAll(pid) })
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	require.Eventually(t, func() bool {
+		return w.held(lockPath) && strings.Contains(out.String(), "Provisioning with 'local-exec'")
+	}, 90*time.Second, 100*time.Millisecond, out.String())
+	r := &wrapped{cmd: c, out: out, done: done}
+	tf := r.terraformChild(t)
+
+	// Ctrl-Z and Ctrl-C go to the terminal's foreground process group:
+	// Terraform shares it with the wrapper, so it stops and is interrupted
+	// as the user expects. (The kernel discards a terminal's stop signals
+	// for a group without a job-control shell, as here, so that half is
+	// checked by its structure; TestSIGTSTPIsPassedOn checks the rest.)
+	var fg int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCGPGRP, uintptr(unsafe.Pointer(&fg)))
+	require.Zero(t, errno)
+	tfGroup, err := syscall.Getpgid(tf)
+	require.NoError(t, err)
+	assert.Equal(t, int(fg), tfGroup, "Terraform is in the terminal's foreground group")
+
+	_, err = master.Write([]byte{0x03}) // Ctrl-C
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("Terraform did not stop on Ctrl-C:\n%s", out.String())
+	}
+	assert.Equal(t, 1, strings.Count(out.String(), "Interrupt received"), out.String())
+	assert.NotContains(t, out.String(), "Two interrupts")
+	assert.Eventually(t, func() bool { return strings.Contains(out.String(), "released the state lock") }, 5*time.Second, 20*time.Millisecond,
+		"the wrapper's last lines reach the terminal:\n%s", out.String())
+	assert.False(t, w.held(lockPath), out.String())
+	w.mustRun("plan", "-lock-timeout=0s", "-input=false")
+}
+
+// SIGTSTP sent to the wrapper (outside a terminal) stops Terraform; SIGCONT
+// resumes it; the lock stays held and leased meanwhile.
+func TestSIGTSTPIsPassedOn(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t)
+	key := "wrap-tstp/terraform.tfstate"
+	lockPath := b.bucket + "/" + key
+	w := newWorkdir(t, b, key, withDynamoDB)
+	r := w.wrapHolding(10, lockPath, fastLease, nil)
+	tf := r.terraformChild(t)
+	require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGTSTP))
+	require.Eventually(t, func() bool { return processState(tf) == "T" }, 10*time.Second, 20*time.Millisecond, "Terraform stops")
+	before, _ := w.lease(lockPath)
+	time.Sleep(2500 * time.Millisecond)
+	after, _ := w.lease(lockPath)
+	assert.Greater(t, after.Renewal, before.Renewal, "the wrapper, alive, renews the lease while Terraform is stopped")
+	require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGCONT))
+	require.Eventually(t, func() bool { return processState(tf) != "T" }, 10*time.Second, 20*time.Millisecond, "Terraform resumes")
+	assert.Equal(t, 0, r.exit(t, 90*time.Second), r.out.String())
+	assert.False(t, w.held(lockPath))
 }
