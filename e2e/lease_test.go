@@ -138,7 +138,7 @@ func parentOf(pid int) int {
 }
 
 // exit waits for the wrapper and returns its exit code.
-func (r *wrapped) exit(t *testing.T, within time.Duration) int {
+func (r *wrapped) exit(t testing.TB, within time.Duration) int {
 	t.Helper()
 	select {
 	case err := <-r.done:

@@ -107,45 +107,62 @@ func Run(ctx context.Context, o Options) (int, error) {
 	// is passed on, it does not stop the lease or the release.
 	ctx = context.WithoutCancel(ctx)
 
-	keeper, leaser := o.startLease(ctx, info)
-	code, runErr := o.runTerraform(ctx, o.Command.Unlocked(), sigs, keeper)
+	leaser := o.newLeaser(info)
+	code, runErr := o.runTerraform(ctx, o.Command.Unlocked(), sigs, func(interrupt, kill func()) func() {
+		return o.keepLease(ctx, leaser, interrupt, kill)
+	})
 
+	// The lease and the lock go at once: one round trip of waiting.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer rcancel()
 	var errs []error
 	if runErr != nil {
 		errs = append(errs, runErr)
 	}
-	if leaser != nil {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		if err := leaser.Release(rctx); err != nil {
 			o.Log("%v", err)
 		}
-	}
-	if err := locker.Release(rctx); err != nil {
-		errs = append(errs, fmt.Errorf("release the state lock (ID %s): %w", info.ID, err))
+	}()
+	lockErr := locker.Release(rctx)
+	wg.Wait()
+	if lockErr != nil {
+		errs = append(errs, fmt.Errorf("release the state lock (ID %s): %w", info.ID, lockErr))
 	} else {
 		o.Log("released the state lock %s (ID %s)", o.Backend.LockPath(), info.ID)
 	}
 	return code, errors.Join(errs...)
 }
 
-// startLease writes the first lease and returns the keeper that renews it,
-// or nil when no store took a lease.
-func (o Options) startLease(ctx context.Context, info LockInfo) (*Keeper, *Leaser) {
+func (o Options) newLeaser(info LockInfo) *Leaser {
 	id := o.Identity
 	l := lockcheck.Lease{LockPath: o.Backend.LockPath(), LockID: info.ID, Host: id.Host, PID: id.PID,
 		TermSeconds: o.LeaseTerm.Seconds(), Repository: id.Repository, RunID: id.RunID, RunAttempt: id.RunAttempt,
 		Job: id.Job, RunnerName: id.RunnerName}
-	leaser := NewLeaser(o.Backend, o.DDB, o.S3, o.AWSClock, l)
-	started := o.Clock.Now()
-	ok, _ := leaser.Start(ctx, func(msg string) { o.Log("warning: %s", msg) })
-	if !ok {
-		return nil, nil
-	}
-	k := &Keeper{Clock: o.Clock, Interval: o.LeaseInterval, Term: o.LeaseTerm, Fence: FenceFor(o.LeaseTerm),
-		Renew: leaser.Renew, Log: o.Log}
-	k.lastOK = started
-	return k, leaser
+	return NewLeaser(o.Backend, o.DDB, o.S3, o.AWSClock, l)
+}
+
+// keepLease writes the first lease while Terraform starts (it takes far
+// longer to reach the state than one write), then renews it and fences
+// Terraform through interrupt and kill when it cannot. No store taking a
+// lease means no renewals and no fence. stop ends it.
+func (o Options) keepLease(ctx context.Context, leaser *Leaser, interrupt, kill func()) (stop func()) {
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		started := o.Clock.Now()
+		if ok, _ := leaser.Start(ctx, func(msg string) { o.Log("warning: %s", msg) }); !ok {
+			return
+		}
+		k := &Keeper{Clock: o.Clock, Interval: o.LeaseInterval, Term: o.LeaseTerm, Fence: FenceFor(o.LeaseTerm),
+			Renew: leaser.Renew, Interrupt: interrupt, Kill: kill, Log: o.Log}
+		k.Run(kctx, started)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // runTerraform runs args, passing signals on: the first interrupt or
@@ -153,7 +170,7 @@ func (o Options) startLease(ctx context.Context, info LockInfo) (*Keeper, *Lease
 // absorbed and logged; SIGTSTP and SIGCONT are passed on. With a keeper,
 // the lease is renewed while Terraform runs, and Terraform's whole tree is
 // fenced when it cannot be.
-func (o Options) runTerraform(ctx context.Context, args []string, sigs <-chan os.Signal, k *Keeper) (int, error) {
+func (o Options) runTerraform(ctx context.Context, args []string, sigs <-chan os.Signal, lease func(interrupt, kill func()) (stop func())) (int, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.Env = o.Stdin, o.Stdout, o.Stderr, o.Env
 	prepare(cmd, o.Interactive)
@@ -178,14 +195,9 @@ func (o Options) runTerraform(ctx context.Context, args []string, sigs <-chan os
 		o.Log("%s: passing one interrupt (SIGINT) to Terraform", why)
 		signalTree(pid, ownGroup, syscall.SIGINT)
 	}
-	kctx, kcancel := context.WithCancel(ctx)
-	kdone := make(chan struct{})
-	if k != nil {
-		k.Interrupt = func() { interrupt("lease cannot be renewed") }
-		k.Kill = func() { killTree(pid, ownGroup) }
-		go func() { defer close(kdone); k.Run(kctx, k.lastOK) }()
-	} else {
-		close(kdone)
+	stopLease := func() {}
+	if lease != nil {
+		stopLease = lease(func() { interrupt("lease cannot be renewed") }, func() { killTree(pid, ownGroup) })
 	}
 	var werr error
 loop:
@@ -217,8 +229,7 @@ loop:
 			}
 		}
 	}
-	kcancel()
-	<-kdone
+	stopLease()
 	// Whatever Terraform left running (a provider, a local-exec) dies with it.
 	killLeftovers(pid, ownGroup)
 	reapOrphans()
