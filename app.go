@@ -130,6 +130,8 @@ func (a *app) dispatch(ctx context.Context) (int, error) {
 		return a.backup(ctx)
 	case ModeBuildLayer:
 		return a.buildLayer(ctx)
+	case ModeInstall:
+		return a.install() // install.go
 	}
 	return exitInput, &inputError{fmt.Errorf("mode %q is not a mode: use one of %s", a.cfg.Mode, joinModes())}
 }

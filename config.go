@@ -63,6 +63,10 @@ type Config struct {
 	RunnerHost      string
 	RunnerExclusive bool
 
+	// Install is where mode install copies the binary: Dir as this
+	// process sees it, PathEntry as later steps see it (GITHUB_PATH).
+	Install InstallTarget
+
 	Setup  backend.SetupOptions
 	Backup backend.BackupOptions
 	Layer  layer.Options
@@ -73,6 +77,8 @@ type Config struct {
 // RunnerFiles are the runner's file commands and job identity.
 type RunnerFiles struct {
 	Output, Env, Summary string
+	// Path is GITHUB_PATH (mode install adds the binary's folder to it).
+	Path string
 	Job, Workflow, Name  string
 }
 
@@ -101,6 +107,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 		cfg.Runner = RunnerFiles{
 			Output: getenv("GITHUB_OUTPUT"), Env: getenv("GITHUB_ENV"), Summary: getenv("GITHUB_STEP_SUMMARY"),
 			Job: getenv("GITHUB_JOB"), Workflow: getenv("GITHUB_WORKFLOW"), Name: getenv("RUNNER_NAME"),
+			Path: getenv("GITHUB_PATH"),
 		}
 	}
 	return cfg, cfg.fill(s, getenv)
@@ -269,6 +276,9 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	}
 	if m == ModeBuildLayer {
 		cfg.fillLayer(s, &errs)
+	}
+	if m == ModeInstall {
+		cfg.fillInstall(s, getenv, bad) // install.go
 	}
 	return errors.Join(errs...)
 }

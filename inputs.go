@@ -9,9 +9,10 @@ const (
 	ModeUnlock     Mode = "unlock"
 	ModeBuildLayer Mode = "build-layer"
 	ModeBackup     Mode = "backup"
+	ModeInstall    Mode = "install"
 )
 
-var allModes = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBuildLayer, ModeBackup}
+var allModes = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBuildLayer, ModeBackup, ModeInstall}
 
 // input is one setting. The same table defines the action's inputs (read
 // from INPUT_<NAME>) and the command line's flags (--<name>); action.yml
@@ -37,6 +38,7 @@ var (
 	bucketModes  = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBackup}
 	detectOnly   = []Mode{ModeDetect}
 	unlockOnly   = []Mode{ModeUnlock}
+	installOnly  = []Mode{ModeInstall}
 	defaultTable = "text2agent-terraform-state-lock"
 )
 
@@ -50,7 +52,7 @@ const (
 )
 
 var inputs = []input{
-	{Name: "mode", Help: "What to do: setup, detect, unlock, build-layer or backup.", Modes: allModes},
+	{Name: "mode", Help: "What to do: setup, detect, unlock, build-layer, backup or install.", Modes: allModes},
 	{Name: "aws-region", Default: defaultRegion, Help: "AWS region of the state bucket and the lock table.", Modes: awsModes},
 	{Name: "aws-profile", Help: "Shared-config profile to use (local runs). Empty: the SDK's default chain (environment, web identity from aws-actions/configure-aws-credentials, instance role).", Modes: awsModes},
 	{Name: "lock-table", Default: defaultTable, Help: "DynamoDB lock table (the S3 backend's dynamodb_table).", Modes: tableModes},
@@ -94,4 +96,5 @@ var inputs = []input{
 	{Name: "index-url", Default: "https://pypi.org/simple/", Help: "Package index simple API. Credentials in the URL are sent only to that host.", Modes: layerOnly},
 	{Name: "index-token", Help: "Bearer token for a private index; masked in logs.", Modes: layerOnly},
 	{Name: "lock-details", Help: "Optional: detect's LOCK_DETAILS from the approved run. With it, unlock also refuses a state that was released and locked again since approval.", Modes: unlockOnly},
+	{Name: "install-dir", Help: "Where install puts the tfstate-guard binary for later steps (tfstate-guard run -- terraform ...), added to PATH. Empty: tfstate-guard/bin in the runner's temp directory (RUNNER_TEMP; mounted in the action's container).", Modes: installOnly},
 }
