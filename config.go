@@ -78,8 +78,8 @@ type Config struct {
 type RunnerFiles struct {
 	Output, Env, Summary string
 	// Path is GITHUB_PATH (mode install adds the binary's folder to it).
-	Path string
-	Job, Workflow, Name  string
+	Path                string
+	Job, Workflow, Name string
 }
 
 // settings is the raw value of every input, whichever door it came through.
