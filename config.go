@@ -77,9 +77,10 @@ type Config struct {
 // RunnerFiles are the runner's file commands and job identity.
 type RunnerFiles struct {
 	Output, Env, Summary string
+	Job, Workflow, Name  string
+
 	// Path is GITHUB_PATH (mode install adds the binary's folder to it).
-	Path                string
-	Job, Workflow, Name string
+	Path string
 }
 
 // settings is the raw value of every input, whichever door it came through.
