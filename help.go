@@ -103,7 +103,8 @@ func writeUsage(w io.Writer) {
 	b.WriteString("tfstate-guard keeps Terraform S3-backend state safe in CI: it tells live state\n")
 	b.WriteString("locks from dead ones, removes a dead one after a person approves, or at once\n")
 	b.WriteString("when its owner is proven gone (detect --auto-unlock definitive).\n\n")
-	b.WriteString("Usage:\n  tfstate-guard <mode> [flags]\n  tfstate-guard help [mode]\n\nModes:\n")
+	b.WriteString("Usage:\n  tfstate-guard <mode> [flags]\n  tfstate-guard help [mode]\n")
+	b.WriteString("  tfstate-guard run [flags] -- terraform <args>  (Terraform under its lock and a lease)\n\nModes:\n")
 	width := 0
 	for _, m := range allModes {
 		width = max(width, len(m))
