@@ -477,13 +477,16 @@ func TestUnreachableStoreFencesTerraformBeforeTheTermEnds(t *testing.T) {
 			var refused atomic.Int64 // requests the proxy reset: none reaches the store
 			proxy.SetFault(func(reliability.Call) reliability.Action { refused.Add(1); return reliability.Action{Reset: true} })
 			unreachable := time.Now()
-			// The last renewal started at most an interval (1 s) earlier: the
-			// lease can be taken as expired from unreachable - 1s + term.
-			deadline := unreachable.Add(-time.Second).Add(6 * time.Second)
+			// The last lease the store took ends its term here (read from the
+			// server directly, not through the proxy).
+			last, ok := w.lease(lockPath)
+			require.True(t, ok)
+			deadline := last.RenewedAt.Add(last.Term())
 			require.Eventually(t, func() bool { return len(alive(tree)) == 0 }, 10*time.Second, 20*time.Millisecond, "Terraform's tree is gone:\n%s", r.out.String())
 			gone := time.Now()
 			t.Logf("store unreachable to Terraform's tree gone: %s (lease term 6s)", gone.Sub(unreachable).Round(time.Millisecond))
-			assert.True(t, gone.Before(deadline), "gone %s after the fault, the lease ends %s after it", gone.Sub(unreachable), deadline.Sub(unreachable))
+			assert.True(t, gone.Before(deadline), "gone %s after the fault, the last lease ends %s after it", gone.Sub(unreachable), deadline.Sub(unreachable))
+			t.Logf("the last lease ended %s after the tree was gone", deadline.Sub(gone).Round(time.Millisecond))
 			out := r.out.String()
 			assert.Contains(t, out, "interrupting Terraform before the lease can be taken as expired")
 			assert.Positive(t, refused.Load(), "the wrapper kept trying to renew")

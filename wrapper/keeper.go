@@ -32,9 +32,10 @@ type Fence struct {
 
 // FenceFor is the fence of a term: SIGINT at term - 15 s and SIGKILL at
 // term - 5 s for the default 60 s term; shorter terms (tests) scale down
-// to a quarter and a twelfth of the term.
+// to half and a quarter of the term, so the kill stays well clear of the
+// second AWS's Date can be off by.
 func FenceFor(term time.Duration) Fence {
-	return Fence{InterruptBefore: min(15*time.Second, term/4), KillBefore: min(5*time.Second, term/12)}
+	return Fence{InterruptBefore: min(15*time.Second, term/2), KillBefore: min(5*time.Second, term/4)}
 }
 
 // Keeper renews a lease every Interval and fences the holder when it

@@ -148,5 +148,6 @@ func TestKeeperFencesAHolderThatCannotRenew(t *testing.T) {
 func TestFenceForScalesWithTheTerm(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, Fence{15 * time.Second, 5 * time.Second}, FenceFor(time.Minute))
-	assert.Equal(t, Fence{3 * time.Second, time.Second}, FenceFor(12*time.Second))
+	assert.Equal(t, Fence{6 * time.Second, 3 * time.Second}, FenceFor(12*time.Second))
+	assert.Equal(t, Fence{15 * time.Second, 5 * time.Second}, FenceFor(2*time.Minute))
 }
