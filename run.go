@@ -93,7 +93,7 @@ func runWrapped(ctx context.Context, args []string, getenv func(string) string, 
 		return exitInput
 	}
 	opts := wrapper.Options{Command: cmd, LeaseInterval: *interval, LeaseTerm: *term, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr,
-		Env: os.Environ(), Log: logf, Interactive: wrapper.IsTerminal(os.Stdin.Fd()), Identity: identity(getenv)}
+		Env: os.Environ(), Log: logf, Interactive: wrapper.IsTerminal(os.Stdin.Fd()), Identity: identity(getenv), OwnsChildren: true}
 	if cmd.Locks {
 		b, err := wrapper.ReadBackend(cmd.DataDir(getenv), getenv)
 		explicit := *bucket != "" && *key != "" && (*table != "" || *lockfile == "true")

@@ -57,15 +57,20 @@ func signalTree(pid int, ownGroup bool, sig syscall.Signal) {
 	_ = syscall.Kill(pid, sig)
 }
 
-// killTree kills Terraform and every descendant of the wrapper's: its
-// group, then whatever escaped it (a new session, an orphan adopted by
-// the subreaper), found through /proc.
-func killTree(pid int, ownGroup bool) {
+// killTree kills Terraform and its descendants: its group, then whatever
+// escaped it (a new session, an orphan adopted by the subreaper), found
+// through /proc below the wrapper when every child of this process is
+// Terraform's (the CLI), else below Terraform.
+func killTree(pid int, ownGroup, ownsChildren bool) {
 	if ownGroup {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for _, p := range descendants(os.Getpid()) {
+	root := pid
+	if ownsChildren {
+		root = os.Getpid()
+	}
+	for _, p := range descendants(root) {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 }
@@ -112,26 +117,25 @@ func descendants(root int) []int {
 	return out
 }
 
-// reapOrphans collects adopted descendants that have exited (zombies).
-func reapOrphans() {
-	for {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		if pid <= 0 || err != nil {
-			return
-		}
-	}
-}
-
 // killLeftovers kills what Terraform left when it exited: its group (if it
 // has one) and the wrapper's remaining descendants. Terraform itself has
 // been reaped, so its pid is not signalled (it may be reused).
-func killLeftovers(pid int, ownGroup bool) {
+func killLeftovers(pid int, ownGroup, ownsChildren bool) {
 	if ownGroup {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
-	for _, p := range descendants(os.Getpid()) {
+	if !ownsChildren {
+		return
+	}
+	left := descendants(os.Getpid())
+	for _, p := range left {
 		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	// Reap the ones the subreaper adopted (exactly those: another child of
+	// this process is not ours to wait for); ECHILD for the rest.
+	for _, p := range left {
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(p, &ws, 0, nil)
 	}
 }
 

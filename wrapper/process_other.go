@@ -3,7 +3,6 @@
 package wrapper
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 	"unsafe"
@@ -37,24 +36,19 @@ func signalTree(pid int, ownGroup bool, sig syscall.Signal) {
 	_ = syscall.Kill(pid, sig)
 }
 
-func killTree(pid int, ownGroup bool) {
+func killTree(pid int, ownGroup, _ bool) {
 	if ownGroup {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-func reapOrphans() {}
-
 // killLeftovers kills what Terraform left when it exited: its group (if it
 // has one) and the wrapper's remaining descendants. Terraform itself has
 // been reaped, so its pid is not signalled (it may be reused).
-func killLeftovers(pid int, ownGroup bool) {
+func killLeftovers(pid int, ownGroup, _ bool) {
 	if ownGroup {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	for _, p := range descendants(os.Getpid()) {
-		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 }
 
@@ -64,5 +58,3 @@ func IsTerminal(fd uintptr) bool {
 	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, uintptr(syscall.TIOCGETA), uintptr(unsafe.Pointer(&t)))
 	return errno == 0
 }
-
-func descendants(int) []int { return nil }

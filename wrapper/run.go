@@ -46,11 +46,15 @@ type Options struct {
 	Identity      Identity
 	// Interactive: stdin is a terminal (Terraform shares the wrapper's
 	// process group, see prepare).
-	Interactive            bool
-	Stdin                  io.Reader
-	Stdout, Stderr         io.Writer
-	Env                    []string
-	Log                    func(format string, args ...any)
+	Interactive    bool
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Env            []string
+	Log            func(format string, args ...any)
+	// OwnsChildren: every child of this process is Terraform's (the CLI),
+	// so descendants adopted by the subreaper are killed with Terraform.
+	// False when the wrapper runs inside another program (tests).
+	OwnsChildren           bool
 	TerraformVersionInLock string
 }
 
@@ -73,7 +77,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	signal.Notify(sigs, caught...)
 	defer signal.Stop(sigs)
-	becomeSubreaper()
+	if o.OwnsChildren {
+		becomeSubreaper()
+	}
 
 	if !o.Command.Locks || !o.Backend.Locks() {
 		return o.runTerraform(context.WithoutCancel(ctx), o.Command.Args, sigs, nil)
@@ -197,7 +203,7 @@ func (o Options) runTerraform(ctx context.Context, args []string, sigs <-chan os
 	}
 	stopLease := func() {}
 	if lease != nil {
-		stopLease = lease(func() { interrupt("lease cannot be renewed") }, func() { killTree(pid, ownGroup) })
+		stopLease = lease(func() { interrupt("lease cannot be renewed") }, func() { killTree(pid, ownGroup, o.OwnsChildren) })
 	}
 	var werr error
 loop:
@@ -231,8 +237,7 @@ loop:
 	}
 	stopLease()
 	// Whatever Terraform left running (a provider, a local-exec) dies with it.
-	killLeftovers(pid, ownGroup)
-	reapOrphans()
+	killLeftovers(pid, ownGroup, o.OwnsChildren)
 	var ee *exec.ExitError
 	switch {
 	case werr == nil:
