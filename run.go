@@ -109,7 +109,7 @@ func runWrapped(ctx context.Context, args []string, getenv func(string) string, 
 		if b.Region == "" {
 			b.Region = firstNonEmpty(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
 		}
-		opts.Backend = b
+		opts.Backend, opts.TerraformVersionInLock = b, b.TerraformVersion
 		if b.Locks() {
 			clock := wrapper.NewAWSClock()
 			loadOpts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(b.Region), awsconfig.WithLogger(logging.Nop{})}

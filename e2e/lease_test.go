@@ -249,6 +249,14 @@ func TestWrapperReleasesWhenTerraformIsKilled(t *testing.T) {
 			assert.Equal(t, id, l.LockID, "the lease names the wrapper's lock")
 			assert.Equal(t, r.cmd.Process.Pid, l.PID)
 			assert.Contains(t, r.out.String(), "took the state lock "+lockPath+" (ID "+id+")")
+			if tc.method&withDynamoDB != 0 {
+				info := lockcheck.ParseLock(lockPath, b.lockInfo(lockPath), lockcheck.Location{})
+				assert.Empty(t, info.ParseProblem)
+				assert.Equal(t, "OperationTypeApply", info.Info.Operation)
+				assert.Equal(t, lockPath, info.Info.Path)
+				assert.Regexp(t, `^1\.\d+\.\d+`, info.Info.Version, "the version of the Terraform that ran init")
+				assert.Equal(t, "@"+thisHost(t), info.Info.Who[strings.IndexByte(info.Info.Who, '@'):])
+			}
 
 			require.NoError(t, syscall.Kill(r.terraformChild(t), syscall.SIGKILL))
 			killed := time.Now()

@@ -30,6 +30,10 @@ type Backend struct {
 	S3Endpoint, DynamoDBEndpoint string
 	PathStyle                    bool
 	Profile                      string
+	// TerraformVersion is the version of the Terraform that ran init: the
+	// lock's Info.Version, as Terraform would write it, without the
+	// 150 ms of asking the binary.
+	TerraformVersion string
 }
 
 // LockPath is "<bucket>/<state path>": the DynamoDB LockID.
@@ -45,7 +49,8 @@ func (b Backend) Locks() bool { return b.Table != "" || b.UseLockfile }
 
 // backendFile is the part of .terraform/terraform.tfstate that names the backend.
 type backendFile struct {
-	Backend *struct {
+	TerraformVersion string `json:"terraform_version"`
+	Backend          *struct {
 		Type   string         `json:"type"`
 		Config map[string]any `json:"config"`
 	} `json:"backend"`
@@ -78,7 +83,7 @@ func ReadBackend(dataDir string, getenv func(string) string) (Backend, error) {
 		Bucket: str(c["bucket"]), Key: str(c["key"]), Region: str(c["region"]),
 		WorkspaceKeyPrefix: str(c["workspace_key_prefix"]), Table: str(c["dynamodb_table"]),
 		UseLockfile: c["use_lockfile"] == true, PathStyle: c["use_path_style"] == true || c["force_path_style"] == true,
-		Profile: str(c["profile"]),
+		Profile: str(c["profile"]), TerraformVersion: f.TerraformVersion,
 	}
 	if ep, ok := c["endpoints"].(map[string]any); ok {
 		b.S3Endpoint, b.DynamoDBEndpoint = str(ep["s3"]), str(ep["dynamodb"])

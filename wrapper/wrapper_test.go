@@ -65,7 +65,7 @@ func TestReadBackend(t *testing.T) {
 	dir := t.TempDir()
 	_, err := ReadBackend(dir, func(string) string { return "" })
 	assert.ErrorContains(t, err, "run terraform init first")
-	state := `{"version":3,"backend":{"type":"s3","config":{"bucket":"b","key":"app/terraform.tfstate","region":"eu-west-2",
+	state := `{"version":3,"terraform_version":"1.11.4","backend":{"type":"s3","config":{"bucket":"b","key":"app/terraform.tfstate","region":"eu-west-2",
 	  "dynamodb_table":"locks","use_lockfile":true,"workspace_key_prefix":null,"endpoints":{"s3":"http://127.0.0.1:1","dynamodb":"http://127.0.0.1:2"},"use_path_style":true}}}`
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "terraform.tfstate"), []byte(state), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "environment"), []byte("staging"), 0o644))
@@ -77,6 +77,7 @@ func TestReadBackend(t *testing.T) {
 	assert.True(t, b.UseLockfile)
 	assert.True(t, b.PathStyle)
 	assert.Equal(t, "http://127.0.0.1:1", b.S3Endpoint)
+	assert.Equal(t, "1.11.4", b.TerraformVersion)
 	b, err = ReadBackend(dir, func(k string) string { return map[string]string{"TF_WORKSPACE": "default"}[k] })
 	require.NoError(t, err)
 	assert.Equal(t, "b/app/terraform.tfstate", b.LockPath(), "TF_WORKSPACE wins")
