@@ -1,10 +1,11 @@
+//go:build unix
+
 package wrapper
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,49 +15,6 @@ import (
 
 	"github.com/text2agent/tfstate-guard/lockcheck"
 )
-
-// Defaults of the lease.
-const (
-	DefaultLeaseInterval = 15 * time.Second
-	DefaultLeaseTerm     = 60 * time.Second
-)
-
-// Identity names the holder in the lease: the host and process, and in
-// GitHub Actions the job.
-type Identity struct {
-	Host       string
-	PID        int
-	Repository string
-	RunID      int64
-	RunAttempt int
-	Job        string
-	RunnerName string
-}
-
-// Options is one wrapped Terraform command.
-type Options struct {
-	Command       Command
-	Backend       Backend
-	DDB           DynamoDBAPI
-	S3            S3API
-	AWSClock      *AWSClock
-	Clock         Clock // fences by this; RealClock when nil
-	LeaseInterval time.Duration
-	LeaseTerm     time.Duration
-	Identity      Identity
-	// Interactive: stdin is a terminal (Terraform shares the wrapper's
-	// process group, see prepare).
-	Interactive    bool
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-	Env            []string
-	Log            func(format string, args ...any)
-	// OwnsChildren: every child of this process is Terraform's (the CLI),
-	// so descendants adopted by the subreaper are killed with Terraform.
-	// False when the wrapper runs inside another program (tests).
-	OwnsChildren           bool
-	TerraformVersionInLock string
-}
 
 // releaseTimeout bounds the release of the lock and lease at the end.
 const releaseTimeout = 30 * time.Second
@@ -107,6 +65,12 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 130, errors.New("interrupted while waiting for the state lock: nothing was taken")
 		}
 		return 1, fmt.Errorf("take the state lock: %w", err)
+	}
+	if stopped {
+		// The signal came as the lock was taken: give it back, run nothing.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer rcancel()
+		return 130, errors.Join(errors.New("interrupted while taking the state lock: released it, Terraform did not run"), locker.Release(rctx))
 	}
 	o.Log("took the state lock %s (ID %s) for terraform %s", o.Backend.LockPath(), info.ID, o.Command.Subcommand)
 	// From here the wrapper ends only when Terraform has ended: a signal
