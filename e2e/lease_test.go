@@ -330,6 +330,14 @@ func TestSecondWrapperNeverTouchesTheFirstsLock(t *testing.T) {
 			assert.Equal(t, id, l.LockID)
 			assert.Equal(t, first.cmd.Process.Pid, l.PID)
 
+			// Interrupted while waiting: it gives up, having taken nothing.
+			waiter := w.wrap(fastLease, nil, "plan", "-lock-timeout=90s", "-input=false")
+			require.Eventually(t, func() bool { return strings.Contains(waiter.out.String(), "trying again") }, 30*time.Second, 50*time.Millisecond, waiter.out.String())
+			require.NoError(t, syscall.Kill(waiter.cmd.Process.Pid, syscall.SIGINT))
+			assert.Equal(t, 130, waiter.exit(t, 10*time.Second), waiter.out.String())
+			assert.Contains(t, waiter.out.String(), "nothing was taken")
+			assert.Equal(t, id, w.heldLockID(lockPath), "the first's lock is untouched")
+
 			third := w.wrap(fastLease, nil, "plan", "-lock-timeout=90s", "-input=false")
 			assert.Equal(t, 0, first.exit(t, 90*time.Second), first.out.String())
 			assert.Equal(t, 0, third.exit(t, 90*time.Second), third.out.String())
