@@ -151,3 +151,56 @@ func TestFenceForScalesWithTheTerm(t *testing.T) {
 	assert.Equal(t, Fence{6 * time.Second, 3 * time.Second}, FenceFor(12*time.Second))
 	assert.Equal(t, Fence{15 * time.Second, 5 * time.Second}, FenceFor(2*time.Minute))
 }
+
+// A wrapper frozen with its Terraform (a suspended laptop, SIGSTOP of the
+// job) wakes long after its lease expired: the lock may have been removed
+// meanwhile, so Terraform is killed at once, before any renewal could make
+// the stale lease look live again.
+func TestKeeperKillsAtOnceAfterAFreeze(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: start}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var renewals, interrupts int
+	var killedAt time.Duration
+	renewedAtKill := -1
+	k := &Keeper{Clock: clock, Interval: 15 * time.Second, Term: time.Minute, Fence: FenceFor(time.Minute),
+		Renew:     func(context.Context) error { mu.Lock(); renewals++; mu.Unlock(); return nil },
+		Interrupt: func() { mu.Lock(); interrupts++; mu.Unlock() },
+		Kill: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			killedAt, renewedAtKill = clock.Now().Sub(start), renewals
+			cancel()
+		},
+		Log: func(string, ...any) {}}
+	done := make(chan struct{})
+	go func() { k.Run(ctx, start); close(done) }()
+	for clock.Now().Sub(start) < 40*time.Second {
+		time.Sleep(5 * time.Millisecond)
+		clock.step()
+	}
+	time.Sleep(20 * time.Millisecond)
+	mu.Lock()
+	before := renewals
+	mu.Unlock()
+	require.GreaterOrEqual(t, before, 2)
+	clock.mu.Lock()
+	clock.now = clock.now.Add(10 * time.Minute) // frozen, then resumed
+	clock.mu.Unlock()
+	for {
+		select {
+		case <-done:
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Greater(t, killedAt, 10*time.Minute)
+			assert.Equal(t, before, renewedAtKill, "no renewal before the kill")
+			assert.Zero(t, interrupts, "no graceful stop: the lease is long gone")
+			return
+		case <-time.After(5 * time.Millisecond):
+			clock.step()
+		}
+	}
+}
