@@ -125,7 +125,13 @@ func (o Options) keepLease(ctx context.Context, leaser *Leaser, interrupt, kill 
 	go func() {
 		defer close(done)
 		started := o.Clock.Now()
-		if ok, _ := leaser.Start(ctx, func(msg string) { o.Log("warning: %s", msg) }); !ok {
+		// A store that does not answer cannot hold Terraform's end up: the
+		// first write gives up with Terraform's exit, or after a term (a
+		// lease not written in a term would be expired anyway).
+		sctx, scancel := context.WithTimeout(kctx, o.LeaseTerm)
+		ok, _ := leaser.Start(sctx, func(msg string) { o.Log("warning: %s", msg) })
+		scancel()
+		if !ok {
 			return
 		}
 		k := &Keeper{Clock: o.Clock, Interval: o.LeaseInterval, Term: o.LeaseTerm, Fence: FenceFor(o.LeaseTerm),
