@@ -125,10 +125,11 @@ func (o Options) keepLease(ctx context.Context, leaser *Leaser, interrupt, kill 
 	go func() {
 		defer close(done)
 		started := o.Clock.Now()
-		// A store that does not answer cannot hold Terraform's end up: the
-		// first write gives up with Terraform's exit, or after a term (a
-		// lease not written in a term would be expired anyway).
-		sctx, scancel := context.WithTimeout(kctx, o.LeaseTerm)
+		// A store that does not answer holds the end up a term at most (a
+		// lease not written within a term would be expired anyway). It is
+		// not cut short by Terraform's exit: a write that landed unanswered
+		// would be left behind, unreleased.
+		sctx, scancel := context.WithTimeout(ctx, o.LeaseTerm)
 		ok, _ := leaser.Start(sctx, func(msg string) { o.Log("warning: %s", msg) })
 		scancel()
 		if !ok {
