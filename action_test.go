@@ -46,6 +46,7 @@ var outputs = []struct{ Name, Help string }{
 	{"LAYER_PATH", "build-layer: path of the layer zip."},
 	{"LAYER_SHA256", "build-layer: base64 SHA-256 of the zip, equal to Terraform's filebase64sha256."},
 	{"LAYER_SIZE", "build-layer: zip size in bytes."},
+	{"TFSTATE_GUARD_PATH", "install: the installed binary, as later steps see it (its folder is on their PATH)."},
 }
 
 func renderActionYAML() string {

@@ -61,6 +61,9 @@ func (a *app) warnLater() {
 
 // run is the whole program: parse, dispatch, map the error to an exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runWrapped(ctx, args[1:], getenv, stdout, stderr) // run.go: Terraform under a lease
+	}
 	cfg, err := loadConfig(args, getenv, stderr)
 	var help *helpRequest
 	if errors.As(err, &help) {
@@ -127,6 +130,8 @@ func (a *app) dispatch(ctx context.Context) (int, error) {
 		return a.backup(ctx)
 	case ModeBuildLayer:
 		return a.buildLayer(ctx)
+	case ModeInstall:
+		return a.install() // install.go
 	}
 	return exitInput, &inputError{fmt.Errorf("mode %q is not a mode: use one of %s", a.cfg.Mode, joinModes())}
 }
@@ -347,6 +352,7 @@ func (a *app) classifier() *lockcheck.Classifier {
 		Policy: lockcheck.Policy{
 			ActiveWithin: a.cfg.ActiveWithin, StaleAfter: a.cfg.StaleAfter,
 			Repository: a.cfg.Repository, Current: a.cfg.Current, RecordSkew: lockcheck.DefaultRecordSkew,
+			LeaseMargin: a.cfg.LeaseMargin,
 		},
 		Now: a.now,
 	}

@@ -139,9 +139,9 @@ func TestCommandLineMistakes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "no mode given: use one of setup, detect, unlock, build-layer, backup (tfstate-guard --help explains each)"},
+		{nil, "no mode given: use one of setup, detect, unlock, build-layer, backup, install (tfstate-guard --help explains each)"},
 		{[]string{"--lock-table", "x"}, "no mode given"},
-		{[]string{"frobnicate"}, `"frobnicate" is not a mode: use one of setup, detect, unlock, build-layer, backup`},
+		{[]string{"frobnicate"}, `"frobnicate" is not a mode: use one of setup, detect, unlock, build-layer, backup, install`},
 		{[]string{"help", "frobnicate"}, `help: "frobnicate" is not a mode`},
 		{[]string{"detect", "--lock-idz", "x"}, "unknown flag --lock-idz for mode detect: tfstate-guard detect --help lists its flags"},
 		{[]string{"setup", "--json"}, "unknown flag --json for mode setup"},

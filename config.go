@@ -46,6 +46,9 @@ type Config struct {
 
 	StaleAfter   time.Duration
 	ActiveWithin time.Duration
+	// LeaseMargin (lease-margin): how long past its term a lease must have
+	// expired before, its job completed, it proves its lock dead.
+	LeaseMargin  time.Duration
 	FailOnActive bool
 	// AutoUnlock is "off" or "definitive" (detect).
 	AutoUnlock string
@@ -72,6 +75,10 @@ type Config struct {
 	RunnerHost      string
 	RunnerExclusive bool
 
+	// Install is where mode install copies the binary: Dir as this
+	// process sees it, PathEntry as later steps see it (GITHUB_PATH).
+	Install InstallTarget
+
 	Setup  backend.SetupOptions
 	Backup backend.BackupOptions
 	Layer  layer.Options
@@ -83,6 +90,9 @@ type Config struct {
 type RunnerFiles struct {
 	Output, Env, Summary string
 	Job, Workflow, Name  string
+
+	// Path is GITHUB_PATH (mode install adds the binary's folder to it).
+	Path string
 }
 
 // settings is the raw value of every input, whichever door it came through.
@@ -110,6 +120,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*C
 		cfg.Runner = RunnerFiles{
 			Output: getenv("GITHUB_OUTPUT"), Env: getenv("GITHUB_ENV"), Summary: getenv("GITHUB_STEP_SUMMARY"),
 			Job: getenv("GITHUB_JOB"), Workflow: getenv("GITHUB_WORKFLOW"), Name: getenv("RUNNER_NAME"),
+			Path: getenv("GITHUB_PATH"),
 		}
 	}
 	return cfg, cfg.fill(s, getenv)
@@ -282,6 +293,9 @@ func (cfg *Config) fill(s settings, getenv func(string) string) error {
 	if m == ModeBuildLayer {
 		cfg.fillLayer(s, &errs)
 	}
+	if m == ModeInstall {
+		cfg.fillInstall(s, getenv, bad) // install.go
+	}
 	return errors.Join(errs...)
 }
 
@@ -341,6 +355,7 @@ func (cfg *Config) fillLocks(s settings, getenv func(string) string, bad badFunc
 	cfg.fillTableRead(s, bad)
 	cfg.StaleAfter = parseDuration(s, "stale-after", bad)
 	cfg.ActiveWithin = parseDuration(s, "active-within", bad)
+	cfg.LeaseMargin = parseDuration(s, "lease-margin", bad) // issue 18: docs/lease.md
 	for name, d := range map[string]time.Duration{"stale-after": cfg.StaleAfter, "active-within": cfg.ActiveWithin} {
 		if d > maxLockWindow {
 			bad(name, s[name], "is longer than %s: no job holds a lock that long (GitHub-hosted jobs stop after 6 h, self-hosted ones after 5 days), so no lock would ever be judged by age; use a window such as 30m or 2h", maxLockWindow)

@@ -43,6 +43,14 @@ var modeHelps = map[Mode]modeHelp{
 		About:   "Copies the state object to backups/<state key>.<UTC time> in the same bucket, with the\nsame encryption. No state yet is not an error.",
 		Example: "tfstate-guard backup --state-bucket my-tf-state --state-key app/terraform.tfstate",
 	},
+	ModeInstall: {
+		Summary: "Put this binary on the job's PATH, for tfstate-guard run -- terraform ...",
+		About: "Copies the tfstate-guard binary out of the action's image into the runner's temp\n" +
+			"directory (which the runner mounts in the container) and adds that directory to PATH\n" +
+			"for the job's later steps, so they run Terraform under tfstate-guard run without a\n" +
+			"second download. See docs/lease.md.",
+		Example: "tfstate-guard install --install-dir ~/.local/bin",
+	},
 	ModeBuildLayer: {
 		Summary: "Build the psycopg2 Lambda layer zip, byte-for-byte reproducibly",
 		About: "Picks, for each exact pin, the wheel that fits the Lambda runtime and writes a\n" +
@@ -97,7 +105,8 @@ func writeUsage(w io.Writer) {
 	b.WriteString("tfstate-guard keeps Terraform S3-backend state safe in CI: it tells live state\n")
 	b.WriteString("locks from dead ones, removes a dead one after a person approves, or at once\n")
 	b.WriteString("when its owner is proven gone (detect --auto-unlock definitive).\n\n")
-	b.WriteString("Usage:\n  tfstate-guard <mode> [flags]\n  tfstate-guard help [mode]\n\nModes:\n")
+	b.WriteString("Usage:\n  tfstate-guard <mode> [flags]\n  tfstate-guard help [mode]\n")
+	b.WriteString("  tfstate-guard run [flags] -- terraform <args>  (Terraform under its lock and a lease)\n\nModes:\n")
 	width := 0
 	for _, m := range allModes {
 		width = max(width, len(m))

@@ -9,9 +9,10 @@ const (
 	ModeUnlock     Mode = "unlock"
 	ModeBuildLayer Mode = "build-layer"
 	ModeBackup     Mode = "backup"
+	ModeInstall    Mode = "install"
 )
 
-var allModes = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBuildLayer, ModeBackup}
+var allModes = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBuildLayer, ModeBackup, ModeInstall}
 
 // input is one setting. The same table defines the action's inputs (read
 // from INPUT_<NAME>) and the command line's flags (--<name>); action.yml
@@ -37,6 +38,7 @@ var (
 	bucketModes  = []Mode{ModeSetup, ModeDetect, ModeUnlock, ModeBackup}
 	detectOnly   = []Mode{ModeDetect}
 	unlockOnly   = []Mode{ModeUnlock}
+	installOnly  = []Mode{ModeInstall}
 	defaultTable = "text2agent-terraform-state-lock"
 )
 
@@ -50,7 +52,7 @@ const (
 )
 
 var inputs = []input{
-	{Name: "mode", Help: "What to do: setup, detect, unlock, build-layer or backup.", Modes: allModes},
+	{Name: "mode", Help: "What to do: setup, detect, unlock, build-layer, backup or install.", Modes: allModes},
 	{Name: "aws-region", Default: defaultRegion, Help: "AWS region of the state bucket and the lock table.", Modes: awsModes},
 	{Name: "aws-profile", Help: "Shared-config profile to use (local runs). Empty: the SDK's default chain (environment, web identity from aws-actions/configure-aws-credentials, instance role).", Modes: awsModes},
 	{Name: "lock-table", Default: defaultTable, Help: "DynamoDB lock table (the S3 backend's dynamodb_table).", Modes: tableModes},
@@ -61,6 +63,7 @@ var inputs = []input{
 	{Name: "state-prefix", Help: "Only .tflock objects of states at or below this key path of state-bucket, by whole segments (app holds app/..., never app-legacy/...).", Modes: lockModes},
 	{Name: "stale-after", Default: defaultStaleAfter, Help: "With no owner evidence, a lock older than this is stale (Go duration: 30m, 2h).", Modes: lockModes},
 	{Name: "active-within", Default: defaultActiveWithin, Help: "With no owner evidence, a lock younger than this is active.", Modes: lockModes},
+	{Name: "lease-margin", Default: "2m", Help: "A lock taken by tfstate-guard run whose lease expired more than its term plus this long ago, and whose job GitHub says completed, is stale with definitive evidence (see docs/lease.md). A live lease keeps a lock active whatever its age.", Modes: lockModes},
 	{Name: "github-token", ActionDefault: "${{ github.token }}", Help: "Token to read workflow runs (needs actions: read). Locally: $GITHUB_TOKEN.", Modes: githubModes},
 	{Name: "github-api-url", Help: "GitHub REST API base. Empty: the runner's GITHUB_API_URL, else https://api.github.com.", Modes: githubModes},
 	{Name: "github-repository", Help: "owner/name whose runs own the locks. Empty: GITHUB_REPOSITORY.", Modes: githubModes},
@@ -104,4 +107,5 @@ var inputs = []input{
 	{Name: "forget-digests", Help: "State paths (<bucket>/<key>) in repair-digests removed on purpose: their digest item is deleted. Never needed otherwise.", Modes: unlockOnly},
 	{Name: "allow-state-rollback", Default: "false", Help: "Repair a digest even when the state's lineage differs from the previous version's or its serial went down (a deliberate rollback).", Modes: unlockOnly},
 	{Name: "lock-details", Help: "Optional: detect's LOCK_DETAILS from the approved run. With it, unlock also refuses a state that was released and locked again since approval.", Modes: unlockOnly},
+	{Name: "install-dir", Help: "Where install puts the tfstate-guard binary for later steps (tfstate-guard run -- terraform ...), added to PATH. Empty: tfstate-guard/bin in the runner's temp directory (RUNNER_TEMP; mounted in the action's container).", Modes: installOnly},
 }

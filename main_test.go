@@ -102,7 +102,7 @@ func TestConfigInputErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown mode", map[string]string{"INPUT_MODE": "destroy-everything"},
-			[]string{`input mode: "destroy-everything" is not a mode: use one of setup, detect, unlock, build-layer, backup`}},
+			[]string{`input mode: "destroy-everything" is not a mode: use one of setup, detect, unlock, build-layer, backup, install`}},
 		{"unlock without ids", map[string]string{"INPUT_MODE": "unlock", "INPUT_LOCK-IDS": " , "},
 			[]string{`input lock-ids: "," names no lock`}},
 		{"ids not in details", map[string]string{"INPUT_MODE": "unlock", "INPUT_LOCK-IDS": "a,b", "INPUT_LOCK-DETAILS": `[{"lock_id":"a","lock_path":"x"}]`},
@@ -143,7 +143,7 @@ func TestRunMapsInputErrorsToExit2(t *testing.T) {
 	code = run(context.Background(), nil, envFunc(nil), &out, &errOut)
 	assert.Equal(t, exitInput, code)
 	assert.Contains(t, errOut.String(), "Usage:\n  tfstate-guard <mode> [flags]")
-	assert.Contains(t, errOut.String(), "no mode given: use one of setup, detect, unlock, build-layer, backup")
+	assert.Contains(t, errOut.String(), "no mode given: use one of setup, detect, unlock, build-layer, backup, install")
 	assert.Empty(t, out.String(), "a mistake is not help: nothing on stdout")
 }
 

@@ -131,7 +131,7 @@ var seq atomic.Int64
 
 // backend is one bucket and one table on the moto server.
 type backend struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *motoserver.Server
 	ddb    *dynamodb.Client
 	s3     *s3.Client
@@ -139,7 +139,7 @@ type backend struct {
 	table  string
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t testing.TB) *backend {
 	srv := motoserver.Shared(t)
 	n := seq.Add(1)
 	b := &backend{t: t, srv: srv, ddb: srv.DynamoDB("eu-west-2"), s3: srv.S3("eu-west-2"),
@@ -200,7 +200,7 @@ const (
 
 // workdir is one Terraform root module using the backend.
 type workdir struct {
-	t      *testing.T
+	t      testing.TB
 	b      *backend
 	bin    string
 	dir    string
@@ -227,7 +227,13 @@ resource "terraform_data" "hold" {
 }
 `
 
-func newWorkdir(t *testing.T, b *backend, key string, method lockMethod) *workdir {
+func newWorkdir(t testing.TB, b *backend, key string, method lockMethod) *workdir {
+	return newWorkdirVia(t, b, key, method, b.srv.URL)
+}
+
+// newWorkdirVia is newWorkdir with the backend's endpoints at url (a
+// fault-injecting proxy in front of the server).
+func newWorkdirVia(t testing.TB, b *backend, key string, method lockMethod, url string) *workdir {
 	bin := terraform
 	if method&withLockfile != 0 {
 		bin = lockfileTF
@@ -243,7 +249,7 @@ func newWorkdir(t *testing.T, b *backend, key string, method lockMethod) *workdi
 		cfg.WriteString("use_lockfile = true\n")
 	}
 	fmt.Fprintf(&cfg, "use_path_style = true\nskip_credentials_validation = true\nskip_requesting_account_id = true\n"+
-		"skip_metadata_api_check = true\nskip_region_validation = true\nendpoints = {\n  s3 = %q\n  dynamodb = %q\n}\n", b.srv.URL, b.srv.URL)
+		"skip_metadata_api_check = true\nskip_region_validation = true\nendpoints = {\n  s3 = %q\n  dynamodb = %q\n}\n", url, url)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend.hcl"), []byte(cfg.String()), 0o644))
 	cli := filepath.Join(dir, "empty.tfrc")
 	require.NoError(t, os.WriteFile(cli, nil, 0o644))
@@ -447,7 +453,7 @@ func TestKilledApplyIsFoundApprovedAndRemoved(t *testing.T) {
 }
 
 // thisHost is the hostname Terraform writes into Who on this machine.
-func thisHost(t *testing.T) string {
+func thisHost(t testing.TB) string {
 	h, err := os.Hostname()
 	require.NoError(t, err)
 	return h

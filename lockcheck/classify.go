@@ -60,6 +60,9 @@ type Policy struct {
 	// RecordSkew tolerates clocks: a run record written up to this long
 	// after the lock's creation still names a candidate owner.
 	RecordSkew time.Duration
+	// LeaseMargin: a lease expired more than its term plus this long ago,
+	// whose job completed, proves its lock dead (0: DefaultLeaseMargin).
+	LeaseMargin time.Duration
 }
 
 // DefaultRecordSkew allows for clock differences between the runner that
@@ -182,6 +185,13 @@ type finding struct {
 // Run records of another repository than Policy.Repository are never
 // evidence (anyone who can write the table can write them).
 func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecord) Verdict {
+	// Lease evidence (issue 18, lease.go): a live lease, or an expired one
+	// whose job completed, decides alone; otherwise lock.LeaseNote carries
+	// what it showed into the age rules' reason.
+	if v, decided := c.classifyByLease(ctx, &lock); decided {
+		return v
+	}
+
 	v := Verdict{Lock: lock, Evidence: EvidenceNone}
 	if !lock.Created.IsZero() {
 		v.Age, v.AgeKnown = c.Now().Sub(lock.Created), true
@@ -495,6 +505,7 @@ func (c *Classifier) Prefetch(ctx context.Context, locks []Lock, records []RunRe
 
 // byAge applies the original scripts' rules, used when no owner decided.
 func (c *Classifier) byAge(v Verdict, why string) Verdict {
+	why = withLeaseNote(v.Lock, why) // issue 18: what a lease showed
 	young := v.AgeKnown && v.Age < c.Policy.ActiveWithin
 	who := strings.ToLower(v.Lock.Info.Who)
 	for _, marker := range whoFailureMarkers {

@@ -89,6 +89,7 @@ func (d *Detector) Detect(ctx context.Context) (*Detection, error) {
 func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []RunRecord, map[string]int, error) {
 	var locks []Lock
 	var records []RunRecord
+	var leases []Lease
 	skipped := map[string]int{}
 	index := map[string]int{} // path + "\x00" + ID -> position in locks
 	// The stores are read at once (S3 and DynamoDB are independent round
@@ -110,6 +111,7 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 			return nil, nil, nil, err
 		}
 		records = append(records, snap.Records...)
+		leases = append(leases, snap.Leases...)
 		for k, n := range snap.Skipped {
 			skipped[k] += n
 		}
@@ -126,6 +128,7 @@ func readStores(ctx context.Context, stores []Store, prefix string) ([]Lock, []R
 			locks = append(locks, l)
 		}
 	}
+	attachLeases(locks, leases)
 	return locks, records, skipped, nil
 }
 

@@ -97,12 +97,16 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 			}
 			return snap, fmt.Errorf("scan lock table %q (%s): %w", s.Table, fixFor(err, "dynamodb:Scan"), err)
 		}
+		readAt := ResponseDate(page.ResultMetadata) // AWS's clock, for leases
 		for _, item := range page.Items {
 			// Every item carries the table's key: one without a string
 			// LockID means the key is another attribute, so this is not a
 			// Terraform lock table and "no locks" would be a lie.
 			if _, ok := item[attrLockID].(*types.AttributeValueMemberS); !ok {
 				return snap, fmt.Errorf("table %q is not a Terraform lock table: its items have no string LockID (its key is another attribute); check lock-table (the backend's dynamodb_table)", s.Table)
+			}
+			if s.leaseItem(&snap, item, readAt) {
+				continue
 			}
 			s.classifyItem(&snap, item)
 		}

@@ -48,6 +48,11 @@ type Lock struct {
 	ParseProblem string
 	// Sources lists where the lock was found: one entry per place.
 	Sources []Location
+	// Lease is the freshest lease naming this lock (path and ID), kept by
+	// the `tfstate-guard run` that took it; nil when there is none.
+	Lease *Lease
+	// LeaseNote says what a lease that decided nothing showed.
+	LeaseNote string
 }
 
 // Location is one place a lock is stored.

@@ -74,7 +74,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	if s.PageSize > 0 {
 		in.MaxKeys = aws.Int32(s.PageSize)
 	}
-	var keys []string
+	var keys, leaseKeys []string
 	p := s3.NewListObjectsV2Paginator(s.API, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -89,6 +89,8 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			// Prefix by whole segments, as lock-id-prefix (UnderPrefix).
 			if key := aws.ToString(obj.Key); strings.HasSuffix(key, LockFileSuffix) && UnderPrefix(strings.TrimSuffix(key, LockFileSuffix), s.Prefix) {
 				keys = append(keys, key)
+			} else if strings.HasSuffix(key, LeaseObjectSuffix) {
+				leaseKeys = append(leaseKeys, key) // issue 18: never a lock
 			}
 		}
 	}
@@ -121,7 +123,7 @@ func (s *S3Store) Snapshot(ctx context.Context) (Snapshot, error) {
 			snap.Locks = append(snap.Locks, ParseLock(s.lockPath(keys[i]), r.raw, r.loc))
 		}
 	}
-	return snap, nil
+	return snap, s.readLeases(ctx, leaseKeys, &snap)
 }
 
 // maxConcurrentLockReads bounds parallel GetObject calls of one snapshot.

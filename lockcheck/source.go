@@ -7,6 +7,8 @@ import "context"
 type Snapshot struct {
 	Locks   []Lock
 	Records []RunRecord
+	// Leases are the leases `tfstate-guard run` keeps beside its locks.
+	Leases []Lease
 	// Skipped counts items that are neither locks nor records, by kind
 	// ("digest", "unreadable run record", "other"), so a report can say
 	// what it passed over.
