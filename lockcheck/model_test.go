@@ -60,6 +60,17 @@ const (
 	kindForeign    holderKind = "foreign"
 	kindLaptop     holderKind = "laptop"
 	kindHeld       holderKind = "held" // a lock held on purpose (tacos-gha style), matched by hold-locks
+	// kindWrapper: a job on a persistent self-hosted machine (no other
+	// evidence can prove its death) running Terraform under tfstate-guard
+	// run, which renews a lease beside its lock until it stops; fencing
+	// stops Terraform before a lease it cannot renew expires. Variants: a
+	// wrapper frozen alone (Terraform runs on, the lease expires), a
+	// laptop's wrapper (no run in its lease), and a forged lease naming
+	// another repository's completed run beside a live lock.
+	kindWrapper       holderKind = "wrapper"
+	kindWrapperFrozen holderKind = "wrapper-frozen"
+	kindWrapperLaptop holderKind = "wrapper-laptop"
+	kindForgedLease   holderKind = "forged-lease"
 	kindNone       holderKind = "none" // records only, no lock
 )
 
@@ -91,6 +102,7 @@ type mLock struct {
 	kind    holderKind
 	holder  *mJob // nil: a laptop
 	alive   bool
+	lease   *Lease // the lease beside it, if any
 	blocked int // pipelines that set up after it (blocked by it)
 	shared  int // other pipelines that set up on the holder's host before it
 }
@@ -133,7 +145,8 @@ func genHistory(seed uint64) *history {
 
 	ages := []time.Duration{3 * time.Second, 90 * time.Second, 12 * time.Minute, 45 * time.Minute, 3 * time.Hour, 30 * time.Hour}
 	kinds := []holderKind{kindHosted, kindHosted, kindHosted, kindHostedGHA, kindShared, kindShared, kindPersistent, kindRenamed, kindRenamed,
-		kindMatrix, kindMatrix, kindForeign, kindForeign, kindLaptop, kindHeld, kindNone}
+		kindMatrix, kindMatrix, kindForeign, kindForeign, kindLaptop, kindHeld, kindNone,
+		kindWrapper, kindWrapper, kindWrapperFrozen, kindWrapperLaptop, kindForgedLease}
 	nStates := 1 + r.IntN(3)
 	for i := 0; i < nStates; i++ {
 		path := fmt.Sprintf("bkt/s%d/terraform.tfstate", i)
@@ -158,7 +171,17 @@ func genHistory(seed uint64) *history {
 			// older than any age rule; a Who marker word must not matter.
 			l.who, l.alive = fmt.Sprintf("tacos@pr-%d-failed", 1+r.IntN(99)), true
 		}
-		if kind == kindNone || kind == kindLaptop || kind == kindHeld {
+		if kind == kindWrapperLaptop {
+			// A laptop's wrapper: alive and renewing, or gone (closed lid,
+			// crash) with its lease long expired. No run proves anything.
+			l.who, l.alive = "bob@bobs-mbp", r.IntN(2) == 0
+			renewed := h.now.Add(-dur(0, modelLeaseInterval))
+			if !l.alive {
+				renewed = l.created.Add(dur(0, h.now.Sub(l.created)))
+			}
+			l.lease = &Lease{LockPath: path, LockID: l.id, Host: "bobs-mbp", PID: 4242, RenewedAt: renewed, ReadAt: h.now, TermSeconds: modelLeaseTerm.Seconds()}
+		}
+		if kind == kindNone || kind == kindLaptop || kind == kindHeld || kind == kindWrapperLaptop {
 			if kind != kindNone {
 				h.locks = append(h.locks, l)
 			}
@@ -188,7 +211,7 @@ func genHistory(seed uint64) *history {
 			hostName, j.runner, j.group, j.exclusive = fmt.Sprintf("gha-%d-%d", j.run, j.attempt), "GitHub Actions 7", hostedGroup, true
 		case kindShared:
 			hostName, j.runner, j.group, j.exclusive = fmt.Sprintf("ephvm%d", i), fmt.Sprintf("eph-%d", j.run), "ephemeral", true
-		case kindPersistent, kindRenamed:
+		case kindPersistent, kindRenamed, kindWrapper, kindWrapperFrozen, kindForgedLease:
 			hostName, j.runner, j.group = "build01", "build01-svc1", "self-hosted"
 			if kind == kindRenamed {
 				// The other runner service's job renamed the whole machine
@@ -212,6 +235,32 @@ func genHistory(seed uint64) *history {
 		l.holder = addJob(j)
 		endAfter(j, created, 0.5)
 		l.alive = j.alive()
+		switch kind {
+		case kindWrapper, kindWrapperFrozen:
+			// The wrapper renews until the job ends (the runner ends every
+			// process of a completed job); a frozen wrapper stopped renewing
+			// at some point while Terraform and the job run on.
+			last := h.now
+			if !j.alive() {
+				last = j.end
+			}
+			if kind == kindWrapperFrozen {
+				last = created.Add(dur(0, last.Sub(created)))
+			}
+			renewed := last.Add(-dur(0, modelLeaseInterval))
+			if renewed.Before(created) {
+				renewed = created
+			}
+			l.lease = &Lease{LockPath: path, LockID: l.id, Host: hostName, PID: 77, RenewedAt: renewed, ReadAt: h.now, TermSeconds: modelLeaseTerm.Seconds(),
+				Repository: j.repo, RunID: j.run, RunAttempt: j.attempt, Job: j.key, RunnerName: j.runner}
+		case kindForgedLease:
+			// Someone with write access plants a lease for this (live or
+			// dead) lock naming their own repository's completed run.
+			f := addJob(&mJob{repo: modelForeignRepo, run: newRun(), attempt: 1, key: "x", runner: "GitHub Actions 2", group: hostedGroup,
+				start: created.Add(-time.Hour), end: created.Add(-time.Minute)})
+			l.lease = &Lease{LockPath: path, LockID: l.id, Host: hostName, PID: 1, RenewedAt: created.Add(-time.Hour), ReadAt: h.now, TermSeconds: modelLeaseTerm.Seconds(),
+				Repository: f.repo, RunID: f.run, RunAttempt: 1, Job: "x", RunnerName: f.runner}
+		}
 
 		if kind == kindMatrix {
 			leg := addJob(&mJob{repo: j.repo, run: j.run, attempt: j.attempt, key: j.key, name: j.key + " (eu-west-1)", runner: fmt.Sprintf("GitHub Actions %d", 1000+r.IntN(900)),
@@ -389,8 +438,9 @@ func (t *memTable) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...fu
 
 // modelStore is the lock table as the history left it.
 type modelStore struct {
-	table *memTable
-	locks map[string]Lock
+	table  *memTable
+	locks  map[string]Lock
+	leases []Lease
 }
 
 var _ Store = (*modelStore)(nil)
@@ -405,6 +455,7 @@ func (s *modelStore) Snapshot(_ context.Context) (Snapshot, error) {
 		snap.Locks = append(snap.Locks, l)
 	}
 	sort.Slice(snap.Locks, func(i, j int) bool { return snap.Locks[i].LockPath < snap.Locks[j].LockPath })
+	snap.Leases = append(snap.Leases, s.leases...)
 	for _, item := range s.table.items {
 		rec, err := parseStateRecord(item)
 		if err != nil {
@@ -455,12 +506,23 @@ func (h *history) build(ctx context.Context) (*modelStore, error) {
 		info, _ := json.Marshal(Info{ID: l.id, Operation: "OperationTypeApply", Who: l.who, Version: "1.11.4",
 			Created: l.created.Format(time.RFC3339Nano), Path: l.path})
 		s.locks[l.path] = ParseLock(l.path, string(info), Location{Source: SourceDynamoDB, Table: modelTable})
+		if l.lease != nil {
+			s.leases = append(s.leases, *l.lease)
+		}
 	}
 	return s, nil
 }
 
 // modelSkew is the clock-skew allowance the model's detect runs with.
 const modelSkew = 5 * time.Second
+
+// The wrapper's lease as the model runs it: renewed every interval for a
+// term; detect's margin past the term.
+const (
+	modelLeaseInterval = 15 * time.Second
+	modelLeaseTerm     = time.Minute
+	modelLeaseMargin   = 2 * time.Minute
+)
 
 // protected says whether the documented rules promise that lock l, whose
 // holder is alive, is never offered nor removed: its holder recorded its
@@ -482,6 +544,11 @@ func (h *history) provablyDead(l *mLock, m *modelRuns) bool {
 	j := l.holder
 	if l.alive || j == nil || j.repo != modelRepo || h.faults[j.run] != nil || h.listFault {
 		return false
+	}
+	if l.kind == kindWrapper && l.lease != nil {
+		// The lease names the lock's own ID: its job is the holder. Expired
+		// past term and margin, and its job completed: gone.
+		return h.now.Sub(l.lease.RenewedAt) > modelLeaseTerm+modelLeaseMargin+time.Second
 	}
 	if !j.end.After(l.created.Add(modelSkew + time.Second)) {
 		return false
@@ -540,7 +607,8 @@ func checkHistory(ctx context.Context, h *history) (modelOutcome, error) {
 	}
 	runs := &modelRuns{h: h}
 	cls := &Classifier{Runs: runs, Now: func() time.Time { return h.now },
-		Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, Repository: modelRepo, Current: h.current, RecordSkew: modelSkew}}
+		Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, Repository: modelRepo, Current: h.current, RecordSkew: modelSkew,
+			LeaseMargin: modelLeaseMargin}}
 	holds, errs := ParseHolds("tacos@pr-*")
 	if len(errs) > 0 {
 		return out, errs[0]
