@@ -71,7 +71,7 @@ const (
 	kindWrapperFrozen holderKind = "wrapper-frozen"
 	kindWrapperLaptop holderKind = "wrapper-laptop"
 	kindForgedLease   holderKind = "forged-lease"
-	kindNone       holderKind = "none" // records only, no lock
+	kindNone          holderKind = "none" // records only, no lock
 )
 
 // mJob is one job of one attempt, as the history knows it.
@@ -103,8 +103,8 @@ type mLock struct {
 	holder  *mJob // nil: a laptop
 	alive   bool
 	lease   *Lease // the lease beside it, if any
-	blocked int // pipelines that set up after it (blocked by it)
-	shared  int // other pipelines that set up on the holder's host before it
+	blocked int    // pipelines that set up after it (blocked by it)
+	shared  int    // other pipelines that set up on the holder's host before it
 }
 
 type history struct {
