@@ -40,13 +40,9 @@ func UnderPrefix(path, prefix string) bool {
 // whatever attributes the item carries.
 func IsReservedKey(lockID string) bool { return strings.HasPrefix(lockID, KeyNamespace) }
 
-// stateLeasePrefix starts the key of a state's lease item (tfstate-guard
-// run), as docs/setup.md's policies name it.
-const stateLeasePrefix = KeyNamespace + "lease#"
-
 // StateKeys are the table keys one state's readers need, in the order
 // table-read: state reads them: the lock, the run record and the lease.
 // The digest (lockPath + "-md5") is Terraform's and never read as a lock.
 func StateKeys(lockPath string) []string {
-	return []string{lockPath, StateRecordPrefix + lockPath, stateLeasePrefix + lockPath}
+	return []string{lockPath, StateRecordPrefix + lockPath, LeaseKeyPrefix + lockPath}
 }

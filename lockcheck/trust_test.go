@@ -107,7 +107,7 @@ func TestOnlyStateReadsOneStateByKey(t *testing.T) {
 	putItem(t, ddb, table, map[string]string{"LockID": mine, "Info": infoJSON("mine-1", mine, "runner@vm-1", old)})
 	putItem(t, ddb, table, map[string]string{"LockID": mine + "-md5", "Digest": "0123"})
 	putItem(t, ddb, table, map[string]string{"LockID": other, "Info": infoJSON("other-2", other, "runner@vm-2", old)})
-	putItem(t, ddb, table, map[string]string{"LockID": stateLeasePrefix + mine, "Info": infoJSON("lease-3", mine, "runner@vm-1", old)})
+	putItem(t, ddb, table, map[string]string{"LockID": LeaseKeyPrefix + mine, "Info": infoJSON("lease-3", mine, "runner@vm-1", old)})
 	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: mine, Repository: "octo/infra", RunID: 7, RunAttempt: 1, Job: "plan", Written: old.Add(-time.Minute)}))
 	require.NoError(t, WriteRunRecord(ctx, ddb, table, RunRecord{LockPath: other, Repository: "octo/infra", RunID: 8, RunAttempt: 1, Job: "plan", Written: old.Add(-time.Minute)}))
 
