@@ -51,8 +51,17 @@ func (w *workdir) wrap(flags, env []string, args ...string) *wrapped {
 	c.Stdout, c.Stderr = r.out, r.out
 	require.NoError(w.t, c.Start())
 	pid := c.Process.Pid
-	w.t.Cleanup(func() { killAll(pid) })
-	go func() { r.done <- c.Wait() }()
+	exited := make(chan struct{})
+	w.t.Cleanup(func() {
+		// Only while it runs: once reaped, its PID may already belong to
+		// another test's process (pid_max can be as low as 32768).
+		select {
+		case <-exited:
+		default:
+			killAll(pid)
+		}
+	})
+	go func() { err := c.Wait(); close(exited); r.done <- err }()
 	return r
 }
 
@@ -333,7 +342,7 @@ func TestSecondWrapperNeverTouchesTheFirstsLock(t *testing.T) {
 			// Interrupted while waiting: it gives up, having taken nothing.
 			waiter := w.wrap(fastLease, nil, "plan", "-lock-timeout=90s", "-input=false")
 			require.Eventually(t, func() bool { return strings.Contains(waiter.out.String(), "trying again") }, 30*time.Second, 50*time.Millisecond, waiter.out.String())
-			require.NoError(t, syscall.Kill(waiter.cmd.Process.Pid, syscall.SIGINT))
+			require.NoError(t, waiter.cmd.Process.Signal(syscall.SIGINT))
 			assert.Equal(t, 130, waiter.exit(t, 10*time.Second), waiter.out.String())
 			assert.Contains(t, waiter.out.String(), "nothing was taken")
 			assert.Equal(t, id, w.heldLockID(lockPath), "the first's lock is untouched")
@@ -440,12 +449,14 @@ func TestRunnerCancelLeavesNoLockWithTheWrapper(t *testing.T) {
 
 			bare := w.applyHolding(30, lockPath, tc.method)
 			proxy.SetFault(slowState)
-			require.NoError(t, syscall.Kill(bare.cmd.Process.Pid, syscall.SIGINT))
+			require.NoError(t, bare.cmd.Process.Signal(syscall.SIGINT))
 			time.Sleep(7500 * time.Millisecond)
-			_ = syscall.Kill(bare.cmd.Process.Pid, syscall.SIGTERM)
+			_ = bare.cmd.Process.Signal(syscall.SIGTERM)
 			<-bare.done
 			assert.Contains(t, bare.out.String(), "Two interrupts received. Exiting immediately", "bare Terraform exits at the second signal, mid-way through saving its state")
-			killAll(bare.cmd.Process.Pid)
+			// Its group's leftovers (a provider): the group ID stays taken
+			// while a member lives; the PID alone, reaped, may be reused.
+			_ = syscall.Kill(-bare.cmd.Process.Pid, syscall.SIGKILL)
 			proxy.SetFault(nil)
 			if w.held(lockPath) {
 				t.Logf("bare Terraform left its lock")
@@ -458,9 +469,9 @@ func TestRunnerCancelLeavesNoLockWithTheWrapper(t *testing.T) {
 			r := w.wrapHolding(30, lockPath, nil, nil)
 			proxy.SetFault(slowState)
 			cancelled := time.Now()
-			require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGINT))
+			require.NoError(t, r.cmd.Process.Signal(syscall.SIGINT))
 			time.Sleep(7500 * time.Millisecond)
-			_ = syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM)
+			_ = r.cmd.Process.Signal(syscall.SIGTERM)
 			code := r.exit(t, 60*time.Second)
 			t.Logf("cancel to wrapper exit: %s (exit %d)", time.Since(cancelled).Round(time.Millisecond), code)
 			out := r.out.String()
@@ -605,13 +616,13 @@ func TestSIGTSTPIsPassedOn(t *testing.T) {
 	w := newWorkdir(t, b, key, withDynamoDB)
 	r := w.wrapHolding(10, lockPath, fastLease, nil)
 	tf := r.terraformChild(t)
-	require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGTSTP))
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTSTP))
 	require.Eventually(t, func() bool { return processState(tf) == "T" }, 10*time.Second, 20*time.Millisecond, "Terraform stops")
 	before, _ := w.lease(lockPath)
 	time.Sleep(2500 * time.Millisecond)
 	after, _ := w.lease(lockPath)
 	assert.Greater(t, after.Renewal, before.Renewal, "the wrapper, alive, renews the lease while Terraform is stopped")
-	require.NoError(t, syscall.Kill(r.cmd.Process.Pid, syscall.SIGCONT))
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGCONT))
 	require.Eventually(t, func() bool { return processState(tf) != "T" }, 10*time.Second, 20*time.Millisecond, "Terraform resumes")
 	assert.Equal(t, 0, r.exit(t, 90*time.Second), r.out.String())
 	assert.False(t, w.held(lockPath))
