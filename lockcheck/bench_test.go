@@ -71,7 +71,7 @@ func BenchmarkDetect(b *testing.B) {
 				runs, err := NewGitHubRuns(api.URL, "tok", nil, DefaultRetryPolicy())
 				require.NoError(b, err)
 				det, err := (&Detector{Stores: []Store{&DynamoDBStore{API: ddb, Table: table}},
-					Classifier: &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew},
+					Classifier: &Classifier{Policy: Policy{ActiveWithin: 10 * time.Minute, StaleAfter: 30 * time.Minute, RecordSkew: DefaultRecordSkew, Repository: "octo/infra"},
 						Runs: runs, Now: time.Now}}).Detect(ctx)
 				require.NoError(b, err)
 				require.Len(b, det.Stale(), records)
