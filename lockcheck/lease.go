@@ -159,6 +159,11 @@ func attachLeases(locks []Lock, leases []Lease) {
 const (
 	RuleLeaseLive    Rule = "lease-live"
 	RuleLeaseExpired Rule = "lease-expired-job-completed"
+	// RuleLeaseJobLive: the lease expired, but GitHub says the job that
+	// holds this very lock (the lease names its ID) is still running: a
+	// wrapper frozen alone while Terraform runs on looks like this. Any
+	// sign that the holder may be alive beats evidence of death (issue 17).
+	RuleLeaseJobLive Rule = "lease-expired-job-running"
 )
 
 // JobAnswer is what GitHub said about a lease's job: nil when it was not
@@ -177,8 +182,12 @@ type LeaseJudgement struct {
 	Decided bool
 	Status  Status
 	Rule    Rule
-	Reason  string
-	Note    string
+	// Evidence is the strength of a decided verdict: definitive for a live
+	// lease or a dead holder, circumstantial for a running job whose lease
+	// expired.
+	Evidence Evidence
+	Reason   string
+	Note     string
 	// AskGitHub: the lease expired past its term and margin and names a
 	// run: GitHub's answer about the job decides.
 	AskGitHub bool
@@ -194,7 +203,7 @@ func JudgeLease(lease Lease, margin time.Duration, job *JobAnswer) LeaseJudgemen
 	age, term := lease.Age(), lease.Term()
 	who := describeHolder(lease)
 	if age <= term {
-		return LeaseJudgement{Decided: true, Status: StatusActive, Rule: RuleLeaseLive,
+		return LeaseJudgement{Decided: true, Status: StatusActive, Rule: RuleLeaseLive, Evidence: EvidenceDefinitive,
 			Reason: fmt.Sprintf("lease renewed %s ago by %s (term %s, AWS clock): its holder is alive", roundAge(max(age, 0)), who, term)}
 	}
 	expired := age - term
@@ -209,9 +218,10 @@ func JudgeLease(lease Lease, margin time.Duration, job *JobAnswer) LeaseJudgemen
 	case job.Err != nil:
 		return LeaseJudgement{Note: fmt.Sprintf("%s: GitHub could not say whether its job ended: %v", note, job.Err)}
 	case !job.Completed:
-		return LeaseJudgement{Note: fmt.Sprintf("%s, but %s", note, job.Text)}
+		return LeaseJudgement{Decided: true, Status: StatusActive, Rule: RuleLeaseJobLive, Evidence: EvidenceCircumstantial,
+			Reason: fmt.Sprintf("%s, but %s: the job holding this lock may still be running Terraform", note, job.Text)}
 	}
-	return LeaseJudgement{Decided: true, Status: StatusStale, Rule: RuleLeaseExpired,
+	return LeaseJudgement{Decided: true, Status: StatusStale, Rule: RuleLeaseExpired, Evidence: EvidenceDefinitive,
 		Reason: fmt.Sprintf("%s, and %s: its holder is gone", note, job.Text)}
 }
 
@@ -287,7 +297,7 @@ func (c *Classifier) classifyByLease(ctx context.Context, lock *Lock) (Verdict, 
 		lock.LeaseNote = j.Note
 		return Verdict{}, false
 	}
-	v := Verdict{Lock: *lock, Status: j.Status, Rule: j.Rule, Evidence: EvidenceDefinitive, Reason: j.Reason}
+	v := Verdict{Lock: *lock, Status: j.Status, Rule: j.Rule, Evidence: j.Evidence, Reason: j.Reason}
 	if !lock.Created.IsZero() {
 		v.Age, v.AgeKnown = c.Now().Sub(lock.Created), true
 	}

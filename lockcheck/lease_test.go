@@ -31,7 +31,7 @@ func TestJudgeLease(t *testing.T) {
 		{"exactly at its term", lease(60*time.Second, 0), nil, true, StatusActive, false, "renewed 1m0s ago"},
 		{"expired within the margin, job done", lease(61*time.Second+2*time.Minute-time.Second, 123), done, false, "", false, "within the margin"},
 		{"expired past the margin, GitHub not asked", lease(4*time.Minute, 123), nil, false, "", true, "not asked"},
-		{"expired past the margin, job running", lease(4*time.Minute, 123), running, false, "", false, "is in_progress"},
+		{"expired past the margin, job running", lease(4*time.Minute, 123), running, true, StatusActive, false, "is in_progress"},
 		{"expired past the margin, GitHub failed", lease(4*time.Minute, 123), &JobAnswer{Err: errors.New("503")}, false, "", false, "could not say"},
 		{"expired past the margin, job completed", lease(4*time.Minute, 123), done, true, StatusStale, false, "completed (cancelled): its holder is gone"},
 		{"expired long ago on a laptop", lease(48*time.Hour, 0), done, false, "", false, "outside GitHub Actions"},
