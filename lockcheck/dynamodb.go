@@ -118,7 +118,7 @@ func (s *DynamoDBStore) Snapshot(ctx context.Context) (Snapshot, error) {
 func (s *DynamoDBStore) classifyItem(snap *Snapshot, item map[string]types.AttributeValue) {
 	key := stringAttr(item, attrLockID)
 	switch {
-	case IsRunRecordKey(key):
+	case IsReservedKey(key):
 		rec, err := parseStateRecord(item)
 		switch {
 		case errors.Is(err, errLegacyRecord):

@@ -80,7 +80,7 @@ func FuzzLockPaths(f *testing.F) {
 			t.Fatalf("workspace state path %q, want %q", state, want)
 		}
 		// A run record's key never collides with a lock's.
-		if IsRunRecordKey(p) {
+		if IsReservedKey(p) {
 			t.Fatalf("lock path %q looks like a run record key", p)
 		}
 	})

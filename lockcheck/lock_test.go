@@ -147,8 +147,8 @@ func TestRunRecordItemRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), got.Revision)
 	assert.Equal(t, []RunRecord{r, older}, got.Runs, "newest first")
-	assert.True(t, IsRunRecordKey(r.Key()))
-	assert.False(t, IsRunRecordKey("tfstate-guard/app/terraform.tfstate"), "a bucket named tfstate-guard holds Terraform locks")
+	assert.True(t, IsReservedKey(r.Key()))
+	assert.False(t, IsReservedKey("tfstate-guard/app/terraform.tfstate"), "a bucket named tfstate-guard holds Terraform locks")
 	assert.Error(t, RunRecord{LockPath: "x", Repository: "norepo", Written: w}.Validate())
 }
 

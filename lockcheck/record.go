@@ -142,9 +142,6 @@ func (r RunRecord) Validate() error {
 	return nil
 }
 
-// IsRunRecordKey reports whether a LockID belongs to this action (a state's
-// record item, or a record of an earlier layout), never to Terraform.
-func IsRunRecordKey(lockID string) bool { return strings.HasPrefix(lockID, KeyNamespace) }
 
 // stateRecord is a state's record item as read: its entries and revision.
 type stateRecord struct {
