@@ -185,8 +185,9 @@ type finding struct {
 // Run records of another repository than Policy.Repository are never
 // evidence (anyone who can write the table can write them).
 func (c *Classifier) Classify(ctx context.Context, lock Lock, records []RunRecord) Verdict {
-	// Lease evidence (issue 18, lease.go): a live lease, or an expired one
-	// whose job completed, decides alone; otherwise lock.LeaseNote carries
+	// Lease evidence (issue 18, lease.go): a live lease, an expired one
+	// whose job GitHub says is running (ACTIVE), or an expired one whose
+	// job completed (STALE) decides alone; otherwise lock.LeaseNote carries
 	// what it showed into the age rules' reason.
 	if v, decided := c.classifyByLease(ctx, &lock); decided {
 		return v
