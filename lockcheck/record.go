@@ -142,7 +142,6 @@ func (r RunRecord) Validate() error {
 	return nil
 }
 
-
 // stateRecord is a state's record item as read: its entries and revision.
 type stateRecord struct {
 	LockPath string
