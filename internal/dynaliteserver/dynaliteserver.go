@@ -10,19 +10,15 @@
 package dynaliteserver
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/text2agent/tfstate-guard/internal/serverproc"
 )
 
 // Version is the dynalite release the scripts install.
@@ -33,8 +29,8 @@ const EnvBin = "TFSTATE_GUARD_DYNALITE"
 
 // Server is a running dynalite.
 type Server struct {
-	URL string
-	cmd *exec.Cmd
+	URL  string
+	proc *serverproc.Process
 }
 
 var (
@@ -95,60 +91,15 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+	p, err := serverproc.Start("dynalite", func(port int) *exec.Cmd {
+		return exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", bin, err)
-		}
-		s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-		if lastErr = waitReady(s.URL, 30*time.Second); lastErr == nil {
-			return s, nil
-		}
-		s.Stop()
+	}, serverproc.Ready{Path: "/", AnyStatus: true}) // dynalite answers GET / with 400
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("dynalite did not become ready: %w", lastErr)
+	return &Server{URL: p.URL, proc: p}, nil
 }
 
 // Stop kills the server's process group by its process ID.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	s.cmd = nil
-}
-
-// waitReady waits for any HTTP answer (dynalite answers GET / with 400).
-func waitReady(url string, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	var lastErr error = errors.New("no answer")
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s: %w", url, within, lastErr)
-}
+func (s *Server) Stop() { s.proc.Stop() }

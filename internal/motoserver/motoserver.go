@@ -4,16 +4,11 @@
 package motoserver
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/text2agent/tfstate-guard/internal/serverproc"
 )
 
 // EnvURL, when set, names an already running server to use instead of
@@ -29,8 +25,8 @@ const EnvURL = "TFSTATE_GUARD_MOTO_URL"
 
 // Server is a running moto server.
 type Server struct {
-	URL string
-	cmd *exec.Cmd
+	URL  string
+	proc *serverproc.Process
 }
 
 var (
@@ -46,7 +42,7 @@ func Shared(t testing.TB) *Server {
 	t.Helper()
 	once.Do(func() {
 		if url := os.Getenv(EnvURL); url != "" {
-			shared, initErr = &Server{URL: url}, waitReady(url, 10*time.Second)
+			shared, initErr = &Server{URL: url}, serverproc.WaitReady(url, motoReady, 10*time.Second)
 			return
 		}
 		shared, initErr = Start()
@@ -70,47 +66,25 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("moto_server not found on PATH (install moto[server] 5.x): %w", err)
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
+	p, err := serverproc.Start("moto_server", func(port int) *exec.Cmd {
 		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if os.Getenv("MOTO_VERBOSE") == "" {
-			cmd.Stdout, cmd.Stderr = nil, nil
-		} else {
+		if os.Getenv("MOTO_VERBOSE") != "" {
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start moto_server: %w", err)
-		}
-		s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-		if lastErr = waitReady(s.URL, 30*time.Second); lastErr == nil {
-			return s, nil
-		}
-		s.Stop()
+		return cmd
+	}, motoReady)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("moto_server did not become ready: %w", lastErr)
+	return &Server{URL: p.URL, proc: p}, nil
 }
 
-// Stop kills the server's process group by its process ID.
-func (s *Server) Stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-	s.cmd = nil
-}
+// motoReady: moto answers its own API with 200 once it serves.
+var motoReady = serverproc.Ready{Path: "/moto-api/"}
+
+// Stop kills the server's process group by its process ID (nothing for a
+// server this process did not start).
+func (s *Server) Stop() { s.proc.Stop() }
 
 // AWSConfig returns an SDK config with static test credentials and region.
 func (s *Server) AWSConfig(region string) aws.Config {
@@ -140,34 +114,4 @@ func (s *Server) Env() []string {
 		"AWS_SECRET_ACCESS_KEY=testing",
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitReady(url string, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	var lastErr error = errors.New("no answer")
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			lastErr = fmt.Errorf("GET %s/moto-api/: %s", url, resp.Status)
-		} else {
-			lastErr = err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready after %s: %w", url, within, lastErr)
 }
